@@ -1,0 +1,120 @@
+"""The Discord bot: owns the services, loads the cogs, syncs slash commands, closes cleanly."""
+
+from __future__ import annotations
+
+import logging
+import pkgutil
+import ssl
+from collections.abc import Sequence
+
+import aiohttp
+import discord
+import yarl
+from discord.ext import commands
+
+import cogs
+from config.settings import Settings
+from services.container import Services
+from services.storage import Database
+
+log = logging.getLogger(__name__)
+
+
+def discover_cogs() -> list[str]:
+    """Every module in cogs/ is an extension; adding a file is all it takes."""
+    return [f"cogs.{m.name}" for m in pkgutil.iter_modules(cogs.__path__) if not m.name.startswith("_")]
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Redirect discord.py to another Discord (the test emulator); a no-op with default settings.
+
+    discord.py has no option for this: REST URLs come from `Route.BASE` and the gateway from
+    `DiscordWebSocket.DEFAULT_GATEWAY`, both class attributes.
+    """
+    if settings.discord_api_base_url:
+        discord.http.Route.BASE = settings.discord_api_base_url
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def _connector(settings: Settings) -> aiohttp.TCPConnector | None:
+    """Trust an extra CA (the emulator's voice TLS certificate) on top of the system's."""
+    if not settings.discord_ca_file:
+        return None
+    context = ssl.create_default_context()
+    context.load_verify_locations(settings.discord_ca_file)
+    return aiohttp.TCPConnector(ssl=context)
+
+
+def build_intents() -> discord.Intents:
+    intents = discord.Intents.default()
+    intents.message_content = True  # mentions and replies are answered; privileged, see README
+    return intents
+
+
+class Bot(commands.Bot):
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession, db: Database, *,
+                 extensions: Sequence[str] | None = None, sync_commands: bool = True) -> None:
+        point_discord_at(settings)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=build_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            connector=_connector(settings),
+            help_command=None,
+            owner_ids=set(settings.bot_owner_ids) or None,
+        )
+        self.settings = settings
+        self.session = session
+        self.db = db
+        self.services = Services(settings, session, db)
+        self.extensions_to_load = list(extensions) if extensions is not None else discover_cogs()
+        self.failed_extensions: dict[str, str] = {}
+        self.sync_commands = sync_commands
+        self._closed = False
+
+    async def setup_hook(self) -> None:
+        await self.services.start()
+        for name in self.extensions_to_load:
+            try:
+                await self.load_extension(name)
+            except commands.ExtensionError as exc:
+                cause = exc.__cause__ or exc
+                self.failed_extensions[name] = f"{type(cause).__name__}: {cause}"
+                log.error("Could not load %s: %s", name, self.failed_extensions[name], exc_info=cause)
+        log.info("Loaded cogs: %s", ", ".join(self.extensions) or "none")
+        if self.sync_commands:
+            await self.sync_app_commands()
+
+    async def sync_app_commands(self) -> None:
+        """Guild sync is instant (development); global sync can take up to an hour to show."""
+        try:
+            if self.settings.discord_guild_id:
+                guild = discord.Object(self.settings.discord_guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                log.info("Synced %d slash commands to guild %s", len(synced), guild.id)
+            else:
+                synced = await self.tree.sync()
+                log.info("Synced %d slash commands globally", len(synced))
+        except discord.HTTPException as exc:
+            log.error("Slash command sync failed (HTTP %s): %s; the old commands stay", exc.status, exc.text)
+
+    async def on_ready(self) -> None:
+        log.info("Connected as %s (%s) to %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+
+    async def close(self) -> None:
+        """Stop cogs and services, disconnect, then close the HTTP session and the database."""
+        if self._closed:
+            return
+        self._closed = True
+        for name in list(self.extensions):
+            try:
+                await self.unload_extension(name)
+            except commands.ExtensionError:
+                log.exception("Error unloading %s", name)
+        await self.services.close()
+        await super().close()
+        if not self.session.closed:
+            await self.session.close()
+        await self.db.close()

@@ -1,0 +1,413 @@
+"""Typed settings, declared once and validated at start-up.
+
+Each field below is one environment variable (its name upper-cased). The declarations are the
+single source for parsing, validation, `--check` output and `.env.example`, so the three never
+drift apart. Nothing else in the project reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+LLM_PROVIDERS = ("ollama", "openrouter", "openai")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+WEB_SEARCH_ENGINES = (
+    "duckduckgo", "brave", "mojeek", "startpage", "yahoo", "wikipedia", "searxng",
+)
+STT_ENGINES = ("whisper", "whisper_cpp")
+TTS_ENGINES = ("kokoro_api",)
+SAFESEARCH = ("on", "moderate", "off")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it and says what is accepted."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name} {message}")
+        self.setting = name
+
+
+class ModelRef(NamedTuple):
+    provider: str
+    model: str
+
+
+class _Spec(NamedTuple):
+    section: str
+    help: str
+    parse: Callable[[str, str], Any]
+    secret: bool
+    required: bool
+
+
+def _field(default: Any, section: str, help: str, parse: Callable[[str, str], Any], *,
+           secret: bool = False, required: bool = False) -> Any:
+    return field(default=default, metadata={"spec": _Spec(section, help, parse, secret, required)})
+
+
+# --- value parsers: (setting name, raw text) -> typed value, or SettingsError -------------------
+
+def _parse_str(name: str, raw: str) -> str:
+    return raw
+
+
+def _parse_int(minimum: int | None = None, maximum: int | None = None) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(name, f"must be a whole number, got {raw!r}") from None
+        _check_range(name, value, minimum, maximum)
+        return value
+    return parse
+
+
+def _parse_float(minimum: float | None = None, maximum: float | None = None) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(name, f"must be a number, got {raw!r}") from None
+        if not math.isfinite(value):
+            raise SettingsError(name, f"must be a finite number, got {raw!r}")
+        _check_range(name, value, minimum, maximum)
+        return value
+    return parse
+
+
+def _check_range(name: str, value: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise SettingsError(name, f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(name, f"must be at most {maximum}, got {value}")
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise SettingsError(name, f"must be true or false (also 1/0, yes/no, on/off), got {raw!r}")
+
+
+def _parse_choice(choices: tuple[str, ...], *, upper: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in choices:
+            raise SettingsError(name, f"must be one of {', '.join(choices)}; got {raw!r}")
+        return value
+    return parse
+
+
+def _parse_url(optional: bool) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip()
+        if not value and optional:
+            return ""
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise SettingsError(name, f"must be an http(s) URL with a valid port, got {raw!r}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            hint = " or empty to turn it off" if optional else ""
+            raise SettingsError(
+                name, f"must be an http:// or https:// URL such as http://localhost:8080{hint}, got {raw!r}"
+            )
+        return value.rstrip("/")
+    return parse
+
+
+def _parse_ids(name: str, raw: str) -> tuple[int, ...]:
+    ids = []
+    for part in _split_list(raw):
+        if not part.isdigit():
+            raise SettingsError(name, f"must be a comma-separated list of Discord ids (digits), got {part!r}")
+        ids.append(int(part))
+    return tuple(ids)
+
+
+def _parse_optional_id(name: str, raw: str) -> int | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise SettingsError(name, f"must be a Discord id (digits) or empty, got {raw!r}")
+    return int(raw)
+
+
+def _parse_model_refs(name: str, raw: str) -> tuple[ModelRef, ...]:
+    refs = []
+    for part in _split_list(raw):
+        provider, sep, model = part.partition(":")
+        provider = provider.strip().lower()
+        if not sep or not model.strip():
+            raise SettingsError(name, f"entries must look like provider:model (e.g. ollama:llama3.2:1b), got {part!r}")
+        if provider not in LLM_PROVIDERS:
+            raise SettingsError(name, f"provider must be one of {', '.join(LLM_PROVIDERS)}; got {provider!r} in {part!r}")
+        refs.append(ModelRef(provider, model.strip()))
+    return tuple(refs)
+
+
+def _parse_budget(name: str, raw: str) -> tuple[tuple[str, int], ...]:
+    """`50000` applies to every provider; `openrouter:50000,openai:20000` sets each one."""
+    raw = raw.strip()
+    if not raw or raw == "0":
+        return ()
+    if raw.isdigit():
+        return tuple((p, int(raw)) for p in LLM_PROVIDERS)
+    budgets = []
+    for part in _split_list(raw):
+        provider, _, amount = part.partition(":")
+        provider = provider.strip().lower()
+        if provider not in LLM_PROVIDERS or not amount.strip().isdigit():
+            raise SettingsError(
+                name, f"must be a token count or provider:tokens pairs with provider in "
+                f"{', '.join(LLM_PROVIDERS)}; got {part!r}"
+            )
+        budgets.append((provider, int(amount)))
+    return tuple(budgets)
+
+
+def _parse_tz(name: str, raw: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(raw.strip())
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(name, f"must be an IANA time zone such as UTC or Europe/Paris, got {raw!r}") from None
+    return raw.strip()
+
+
+def _split_list(raw: str) -> list[str]:
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+_URL = _parse_url(optional=False)
+_URL_OPT = _parse_url(optional=True)
+_SECONDS = _parse_float(minimum=0)
+_POSITIVE_SECONDS = _parse_float(minimum=0.001)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the bot; build with `load_settings`, never from the environment directly."""
+
+    # --- Discord -------------------------------------------------------------------------------
+    discord_token: str = _field("", "Discord", "Bot token from https://discord.com/developers/applications (Bot tab)",
+                                _parse_str, secret=True, required=True)
+    discord_guild_id: int | None = _field(None, "Discord", "Guild to sync slash commands to instantly while developing; empty = global sync", _parse_optional_id)
+    bot_owner_ids: tuple[int, ...] = _field((), "Discord", "Comma-separated user ids allowed to run admin commands everywhere", _parse_ids)
+    discord_api_base_url: str = _field("", "Discord", "Advanced/testing: REST base instead of https://discord.com/api/v10 (local emulator)", _URL_OPT)
+    discord_gateway_url: str = _field("", "Discord", "Advanced/testing: gateway websocket URL instead of wss://gateway.discord.gg", _parse_str)
+    discord_ca_file: str = _field("", "Discord", "Advanced/testing: extra CA certificate (PEM) to trust for TLS, e.g. a local voice server", _parse_str)
+
+    # --- Core ----------------------------------------------------------------------------------
+    database_path: str = _field("data/bot.db", "Core", "SQLite database file (created with its folder on first start)", _parse_str)
+    log_level: str = _field("INFO", "Core", "Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL", _parse_choice(LOG_LEVELS, upper=True))
+    log_file_enabled: bool = _field(False, "Core", "Also log to a rotating file data/logs/bot.log", _parse_bool)
+    log_file_max_bytes: int = _field(5_000_000, "Core", "Size at which the log file rotates (bytes)", _parse_int(minimum=10_000))
+    log_file_backups: int = _field(3, "Core", "Rotated log files to keep", _parse_int(minimum=0))
+
+    # --- LLM -----------------------------------------------------------------------------------
+    llm_provider: str = _field("ollama", "LLM", "Primary LLM provider: ollama, openrouter or openai (any OpenAI-compatible server)", _parse_choice(LLM_PROVIDERS))
+    ollama_host: str = _field("http://localhost:11434", "LLM", "Ollama server URL", _URL)
+    ollama_model: str = _field("llama3.2", "LLM", "Ollama model name", _parse_str)
+    ollama_num_ctx: int = _field(4096, "LLM", "Ollama context window (num_ctx)", _parse_int(minimum=256))
+    ollama_top_p: float = _field(0.9, "LLM", "Ollama top_p", _parse_float(0, 1))
+    ollama_top_k: int = _field(40, "LLM", "Ollama top_k", _parse_int(minimum=0))
+    ollama_min_p: float = _field(0.05, "LLM", "Ollama min_p", _parse_float(0, 1))
+    ollama_repeat_penalty: float = _field(1.1, "LLM", "Ollama repeat_penalty", _parse_float(minimum=0))
+    ollama_keep_alive: str = _field("5m", "LLM", "How long Ollama keeps the model loaded (e.g. 5m, 1h, -1)", _parse_str)
+    openrouter_api_key: str = _field("", "LLM", "OpenRouter API key (https://openrouter.ai/keys)", _parse_str, secret=True)
+    openrouter_model: str = _field("meta-llama/llama-3.3-70b-instruct:free", "LLM", "OpenRouter model id", _parse_str)
+    openrouter_base_url: str = _field("https://openrouter.ai/api/v1", "LLM", "OpenRouter API base URL", _URL)
+    openrouter_site_url: str = _field("", "LLM", "Sent as HTTP-Referer so OpenRouter can attribute the app (optional)", _parse_str)
+    openrouter_app_name: str = _field("discord-llm-bot", "LLM", "Sent as X-Title to OpenRouter", _parse_str)
+    openai_base_url: str = _field("", "LLM", "Any OpenAI-compatible server (OpenAI, Groq, vLLM, LM Studio, llama.cpp); empty = off", _URL_OPT)
+    openai_api_key: str = _field("", "LLM", "API key for OPENAI_BASE_URL (empty for servers without auth)", _parse_str, secret=True)
+    openai_model: str = _field("gpt-4o-mini", "LLM", "Model name for OPENAI_BASE_URL", _parse_str)
+    llm_temperature: float = _field(0.7, "LLM", "Sampling temperature for every provider", _parse_float(0, 2))
+    llm_max_tokens: int = _field(1024, "LLM", "Maximum tokens per answer", _parse_int(minimum=1))
+    llm_fallback_enabled: bool = _field(False, "LLM", "Try LLM_FALLBACK_MODELS when the primary fails", _parse_bool)
+    llm_fallback_models: tuple[ModelRef, ...] = _field((), "LLM", "Comma-separated provider:model fallback chain, e.g. ollama:llama3.2:1b,openrouter:meta-llama/llama-3.3-70b-instruct:free", _parse_model_refs)
+    llm_connect_timeout: float = _field(5.0, "LLM", "Seconds to connect to an LLM server", _POSITIVE_SECONDS)
+    llm_first_token_timeout: float = _field(60.0, "LLM", "Seconds to wait for the first token", _POSITIVE_SECONDS)
+    llm_token_gap_timeout: float = _field(30.0, "LLM", "Seconds allowed between two tokens of a stream", _POSITIVE_SECONDS)
+    llm_total_timeout: float = _field(300.0, "LLM", "Seconds allowed for one whole answer", _POSITIVE_SECONDS)
+    llm_circuit_failure_threshold: int = _field(3, "LLM", "Consecutive failures that open a provider's circuit", _parse_int(minimum=1))
+    llm_circuit_cooldown: float = _field(30.0, "LLM", "Seconds an open circuit waits before a trial request", _POSITIVE_SECONDS)
+    llm_max_concurrency: int = _field(4, "LLM", "Concurrent requests per LLM provider", _parse_int(minimum=1))
+    llm_daily_token_budget: tuple[tuple[str, int], ...] = _field((), "LLM", "Daily token budget: one number for every provider or provider:tokens pairs; empty or 0 = unlimited", _parse_budget)
+
+    # --- HTTP behaviour shared by every external service ----------------------------------------
+    api_request_timeout: float = _field(30.0, "API", "Default timeout for one external HTTP request (seconds)", _POSITIVE_SECONDS)
+    api_retry_attempts: int = _field(3, "API", "Attempts per request on transient errors (1 = no retry)", _parse_int(minimum=1, maximum=10))
+    api_retry_delay: float = _field(1.0, "API", "First retry delay in seconds; doubles each attempt, with jitter", _SECONDS)
+    api_retry_max_delay: float = _field(30.0, "API", "Longest wait between retries, Retry-After included (seconds)", _SECONDS)
+    api_cache_enabled: bool = _field(True, "API", "Cache identical non-streamed LLM requests and search results", _parse_bool)
+    api_cache_ttl: float = _field(300.0, "API", "Default cache lifetime (seconds)", _SECONDS)
+    api_cache_max_size: int = _field(100_000, "API", "Cache entries kept at most (oldest expiring first are dropped)", _parse_int(minimum=1))
+
+    # --- Chat ----------------------------------------------------------------------------------
+    chat_system_prompt: str = _field("You are a friendly, concise assistant in a Discord server. Several people may talk to you; their names prefix their messages.", "Chat", "System prompt for chat", _parse_str)
+    chat_system_prompt_file: str = _field("", "Chat", "File whose text replaces CHAT_SYSTEM_PROMPT (optional)", _parse_str)
+    chat_context_tokens: int = _field(3000, "Chat", "Token budget for history sent to the model", _parse_int(minimum=100))
+    chat_history_days: int = _field(30, "Chat", "Days of conversation history kept", _parse_int(minimum=1))
+    chat_allow_dms: bool = _field(True, "Chat", "Answer direct messages", _parse_bool)
+    chat_channel_ids: tuple[int, ...] = _field((), "Chat", "Channels where every message is answered (comma-separated ids)", _parse_ids)
+    chat_stream_edit_interval: float = _field(1.0, "Chat", "Minimum seconds between edits of a streamed answer", _parse_float(minimum=0.2))
+    chat_max_prompt_chars: int = _field(4000, "Chat", "Longest prompt accepted (characters)", _parse_int(minimum=1))
+    chat_user_cooldown: float = _field(3.0, "Chat", "Seconds a user waits between prompts (0 = off)", _SECONDS)
+
+    # --- Search --------------------------------------------------------------------------------
+    web_search_enabled: bool = _field(True, "Search", "Enable /search and web context for /ask", _parse_bool)
+    web_search_engine: str = _field("duckduckgo", "Search", f"ddgs backend ({', '.join(WEB_SEARCH_ENGINES[:-1])}) or searxng", _parse_choice(WEB_SEARCH_ENGINES))
+    web_search_max_results: int = _field(5, "Search", "Results per web search", _parse_int(minimum=1, maximum=20))
+    web_search_rate_limit_delay: float = _field(2.0, "Search", "Seconds between two web searches, shared by all users", _SECONDS)
+    web_search_timeout: float = _field(10.0, "Search", "Seconds allowed for one web search", _POSITIVE_SECONDS)
+    web_search_region: str = _field("us-en", "Search", "ddgs region, e.g. us-en, uk-en, de-de", _parse_str)
+    web_search_safesearch: str = _field("moderate", "Search", "ddgs safesearch: on, moderate or off", _parse_choice(SAFESEARCH))
+    web_search_cache_ttl: float = _field(0.0, "Search", "Cache lifetime of web results (seconds; 0 = API_CACHE_TTL)", _SECONDS)
+    searxng_url: str = _field("", "Search", "SearXNG instance (JSON output enabled) used when WEB_SEARCH_ENGINE=searxng", _URL_OPT)
+    wikipedia_lang: str = _field("en", "Search", "Wikipedia language code", _parse_str)
+    wikipedia_base_url: str = _field("", "Search", "Wikipedia base URL; empty = https://<WIKIPEDIA_LANG>.wikipedia.org", _URL_OPT)
+    wikipedia_cache_ttl: float = _field(86400.0, "Search", "Cache lifetime of Wikipedia answers (seconds; 0 = API_CACHE_TTL)", _SECONDS)
+    urban_dictionary_api_url: str = _field("https://api.urbandictionary.com/v0", "Search", "Urban Dictionary API base URL", _URL)
+    urban_nsfw_only: bool = _field(True, "Search", "Allow /urban only in NSFW channels and DMs", _parse_bool)
+    urban_cache_ttl: float = _field(3600.0, "Search", "Cache lifetime of Urban Dictionary answers (seconds; 0 = API_CACHE_TTL)", _SECONDS)
+    search_max_query_chars: int = _field(300, "Search", "Longest search query accepted (characters)", _parse_int(minimum=1))
+    search_user_agent: str = _field("discord-llm-bot/0.1 (self-hosted Discord bot)", "Search", "User-Agent sent to Wikipedia and other APIs; add a contact", _parse_str)
+
+    # --- Reminders -----------------------------------------------------------------------------
+    reminder_default_tz: str = _field("UTC", "Reminders", "Time zone for users who have not run /timezone", _parse_tz)
+    reminder_max_horizon_days: int = _field(365, "Reminders", "Furthest a reminder can be set (days)", _parse_int(minimum=1))
+    reminder_min_interval: float = _field(300.0, "Reminders", "Shortest repeat interval of a recurring reminder (seconds)", _parse_float(minimum=1))
+    reminder_max_per_user: int = _field(25, "Reminders", "Pending reminders per user", _parse_int(minimum=1))
+    reminder_max_attempts: int = _field(5, "Reminders", "Delivery attempts before a reminder is marked failed", _parse_int(minimum=1))
+
+    # --- Health --------------------------------------------------------------------------------
+    health_check_interval: float = _field(60.0, "Health", "Seconds between background health probes", _parse_float(minimum=5))
+    health_probe_timeout: float = _field(10.0, "Health", "Seconds allowed for one probe", _POSITIVE_SECONDS)
+    health_history_days: int = _field(7, "Health", "Days of health history kept", _parse_int(minimum=1))
+    health_alert_channel_id: int | None = _field(None, "Health", "Channel that receives service state changes (optional)", _parse_optional_id)
+
+    # --- Voice ---------------------------------------------------------------------------------
+    tts_engine: str = _field("kokoro_api", "Voice", "Text-to-speech engine: kokoro_api", _parse_choice(TTS_ENGINES))
+    kokoro_api_url: str = _field("", "Voice", "Kokoro-FastAPI URL, e.g. http://localhost:8880; empty = no speech output", _URL_OPT)
+    kokoro_voice: str = _field("af_heart", "Voice", "Kokoro voice; mix with af_bella+af_sky or af_bella(0.7)+af_sky(0.3)", _parse_str)
+    kokoro_speed: float = _field(1.0, "Voice", "Kokoro speaking speed", _parse_float(0.25, 4.0))
+    stt_engine: str = _field("whisper", "Voice", "Speech-to-text: whisper (OpenAI-compatible server) or whisper_cpp", _parse_choice(STT_ENGINES))
+    whisper_api_url: str = _field("", "Voice", "Whisper server URL, e.g. http://localhost:8000; empty = no voice input", _URL_OPT)
+    whisper_model: str = _field("Systran/faster-whisper-small", "Voice", "Model name sent to the Whisper server", _parse_str)
+    whisper_language: str = _field("en", "Voice", "Spoken language code; empty = detect", _parse_str)
+    whisper_prompt: str = _field("", "Voice", "Prompt that biases transcription (names, jargon)", _parse_str)
+    rvc_api_url: str = _field("", "Voice", "rvc-python API server URL, e.g. http://localhost:5050; empty = off", _URL_OPT)
+    rvc_webui_url: str = _field("", "Voice", "RVC WebUI (Gradio) URL, e.g. http://localhost:7865; used when RVC_API_URL is empty", _URL_OPT)
+    rvc_api_key: str = _field("", "Voice", "Key for the RVC server, if it needs one", _parse_str, secret=True)
+    rvc_model: str = _field("", "Voice", "RVC model to load", _parse_str)
+    voice_silence_ms: int = _field(600, "Voice", "Silence that ends an utterance (milliseconds)", _parse_int(minimum=100))
+    voice_max_utterance_s: float = _field(15.0, "Voice", "Longest utterance before it is cut (seconds)", _parse_float(minimum=1))
+    voice_idle_timeout: float = _field(300.0, "Voice", "Leave a voice channel after being alone this long (seconds)", _parse_float(minimum=1))
+    voice_barge_in: bool = _field(True, "Voice", "Stop speaking when a member starts talking", _parse_bool)
+
+    def public_items(self) -> list[tuple[str, str]]:
+        """(ENV_NAME, display value) pairs with secrets masked, for --check and logs."""
+        items = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["spec"].secret:
+                shown = "(set, hidden)" if value else "(not set)"
+            else:
+                shown = _display(value)
+            items.append((f.name.upper(), shown))
+        return items
+
+    def secrets(self) -> list[str]:
+        """Secret values currently set, so logs and messages can redact them."""
+        return [getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.metadata["spec"].secret and getattr(self, f.name)]
+
+    def llm_budget(self, provider: str) -> int:
+        return dict(self.llm_daily_token_budget).get(provider, 0)
+
+    @property
+    def wikipedia_url(self) -> str:
+        return self.wikipedia_base_url or f"https://{self.wikipedia_lang}.wikipedia.org"
+
+    @property
+    def database_file(self) -> Path:
+        return Path(self.database_path)
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(":".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Settings:
+    """Build Settings from an environment mapping; raise SettingsError naming the first bad setting."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        spec: _Spec = f.metadata["spec"]
+        name = f.name.upper()
+        raw = env.get(name)
+        if raw is None or (raw.strip() == "" and f.default not in ("",)):
+            if spec.required and require_token:
+                raise SettingsError(name, _missing_message(name, spec))
+            continue
+        raw = raw.strip()
+        if spec.required and require_token and not raw:
+            raise SettingsError(name, _missing_message(name, spec))
+        values[f.name] = spec.parse(name, raw)
+    settings = Settings(**values)
+    _check_combinations(settings)
+    return settings
+
+
+def _missing_message(name: str, spec: _Spec) -> str:
+    return (f"is not set: put it in .env (copy .env.example) or the environment. "
+            f"It is the {spec.help[0].lower()}{spec.help[1:]}.")
+
+
+def _check_combinations(s: Settings) -> None:
+    if s.web_search_engine == "searxng" and not s.searxng_url:
+        raise SettingsError("SEARXNG_URL", "must be set when WEB_SEARCH_ENGINE=searxng, e.g. http://localhost:8888")
+    if s.llm_provider == "openai" and not s.openai_base_url:
+        raise SettingsError("OPENAI_BASE_URL", "must be set when LLM_PROVIDER=openai, e.g. https://api.openai.com/v1")
+    if s.llm_first_token_timeout > s.llm_total_timeout:
+        raise SettingsError("LLM_FIRST_TOKEN_TIMEOUT", "must not exceed LLM_TOTAL_TIMEOUT")
+    if s.chat_system_prompt_file and not Path(s.chat_system_prompt_file).is_file():
+        raise SettingsError("CHAT_SYSTEM_PROMPT_FILE", f"must name a readable file, got {s.chat_system_prompt_file!r}")
+    if s.discord_ca_file and not Path(s.discord_ca_file).is_file():
+        raise SettingsError("DISCORD_CA_FILE", f"must name a PEM file, got {s.discord_ca_file!r}")
+    if s.discord_gateway_url and not s.discord_gateway_url.startswith(("ws://", "wss://")):
+        raise SettingsError("DISCORD_GATEWAY_URL", f"must be a ws:// or wss:// URL, got {s.discord_gateway_url!r}")
+
+
+def env_example() -> str:
+    """The text of .env.example, generated from the declarations above."""
+    lines = ["# Every setting of the bot, with its default. Copy to .env and fill in what you use.",
+             "# The real environment wins over this file. Generated by: python -m config --env-example"]
+    section = None
+    for f in dataclasses.fields(Settings):
+        spec: _Spec = f.metadata["spec"]
+        if spec.section != section:
+            section = spec.section
+            lines += ["", f"# ===== {section} ====="]
+        lines.append(f"# {spec.help}{' (required)' if spec.required else ''}")
+        lines.append(f"{f.name.upper()}={_display(f.default)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,50 @@
+"""Masks secrets wherever text may leave the process: logs, chat, /health, stored errors."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+MASK = "***"
+_PATTERNS = [
+    # credentials in URLs: scheme://user:pass@host
+    (re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\g<pre>" + MASK + "@"),
+    # Authorization headers and bearer tokens
+    (re.compile(r"(?i)\b(bearer|bot|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
+    # key=value style secrets in query strings, JSON or headers
+    (re.compile(r"(?i)([\"']?(?:api[_-]?key|access[_-]?token|token|secret|password|passwd|key)[\"']?\s*[=:]\s*[\"']?)"
+                r"[^\s\"'&,;}]{4,}"), r"\1" + MASK),
+    # well-known key shapes: OpenAI/OpenRouter sk-..., Discord bot tokens
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), MASK),
+    (re.compile(r"\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}\b"), MASK),
+]
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Replace known secret values and secret-shaped substrings with ***."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts every record on its way out, so a secret in an exception message never reaches a log."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, self._secrets)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Render the traceback now so it can be cleaned too; handlers reuse exc_text.
+            formatter = logging.Formatter()
+            record.exc_text = redact(formatter.formatException(record.exc_info), self._secrets)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
