@@ -10,9 +10,11 @@ from collections.abc import Sequence
 import aiohttp
 import discord
 import yarl
+from discord import app_commands
 from discord.ext import commands
 
 import cogs
+from cogs._ui import reply
 from config.settings import Settings
 from services.container import Services
 from services.storage import Database
@@ -52,6 +54,25 @@ def build_intents() -> discord.Intents:
     return intents
 
 
+class BotTree(app_commands.CommandTree):
+    """Every slash command error ends in a short answer to the user and a log line with the cause."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.CommandOnCooldown):
+            message = f"Slow down: try again in {error.retry_after:.0f} s."
+        elif isinstance(error, app_commands.CheckFailure):
+            message = str(error) or "You can't use this command here."
+        else:
+            cause = error.__cause__ or error
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error("Command /%s failed: %s", command, cause, exc_info=cause)
+            message = "Something went wrong on my side; the error was logged for the bot's admins."
+        try:
+            await reply(interaction, message, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.warning("Could not tell the user about the error: %s", exc)
+
+
 class Bot(commands.Bot):
     def __init__(self, settings: Settings, session: aiohttp.ClientSession, db: Database, *,
                  extensions: Sequence[str] | None = None, sync_commands: bool = True) -> None:
@@ -63,6 +84,7 @@ class Bot(commands.Bot):
             connector=_connector(settings),
             help_command=None,
             owner_ids=set(settings.bot_owner_ids) or None,
+            tree_cls=BotTree,
         )
         self.settings = settings
         self.session = session

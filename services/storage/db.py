@@ -136,6 +136,12 @@ class Database:
                 await self._conn.execute(statement)
             await self._conn.execute(f"PRAGMA user_version = {migration.version}")
             await self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await self._conn.execute("ROLLBACK")
+            raise StorageError(
+                f"database migration {migration.name} failed ({exc}); {self.path} was left at schema "
+                "version " + str(migration.version - 1) + " with its data intact"
+            ) from exc
         except BaseException:
             await self._conn.execute("ROLLBACK")
             raise

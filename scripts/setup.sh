@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for the bot: system packages for voice, a virtualenv, requirements.
+# Usage: scripts/setup.sh [requirements-file]   (default requirements.txt; tests use requirements-dev.txt)
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REQS="${1:-requirements.txt}"
+PYTHON="${PYTHON:-python3}"
+
+need_apt=()
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+ldconfig -p 2>/dev/null | grep -q 'libopus\.so\.0' || need_apt+=(libopus0)
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "Installing system packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "Creating virtualenv .venv"
+  "$PYTHON" -m venv .venv
+fi
+
+# Reinstall only when the requirement files changed.
+stamp=".venv/.installed-$(basename "$REQS")"
+digest=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+  echo "Installing Python requirements from $REQS"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$REQS"
+  echo "$digest" > "$stamp"
+fi

@@ -1,0 +1,111 @@
+"""`python main.py` as a newcomer runs it: missing or bad settings exit 2 with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings, SettingsError, env_example, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_main(tmp_path: Path, env: dict[str, str], *args: str, dotenv: str | None = None) -> subprocess.CompletedProcess:
+    """Run main.py in an empty folder with only the given environment (never a developer's .env)."""
+    if dotenv is not None:
+        (tmp_path / ".env").write_text(dotenv)
+    base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=tmp_path,
+                          env={**base, **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_missing_token_exits_2_with_one_line(tmp_path):
+    result = run_main(tmp_path, {})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "DISCORD_TOKEN" in lines[0] and ".env" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("OLLAMA_HOST", "not a url", "http://"),
+    ("API_REQUEST_TIMEOUT", "-5", "at least"),
+    ("API_REQUEST_TIMEOUT", "soon", "number"),
+    ("LLM_PROVIDER", "skynet", "ollama, openrouter, openai"),
+    ("LLM_FALLBACK_MODELS", "gpt4", "provider:model"),
+    ("LLM_FALLBACK_MODELS", "claude:opus", "ollama, openrouter, openai"),
+    ("LLM_FALLBACK_ENABLED", "maybe", "true or false"),
+    ("DISCORD_GUILD_ID", "my-guild", "digits"),
+    ("BOT_OWNER_IDS", "123,abc", "digits"),
+    ("LOG_LEVEL", "LOUD", "DEBUG, INFO"),
+    ("REMINDER_DEFAULT_TZ", "Mars/Olympus", "IANA"),
+    ("WEB_SEARCH_ENGINE", "altavista", "duckduckgo"),
+    ("KOKORO_API_URL", "localhost:8880", "http://"),
+    ("OLLAMA_HOST", "http://localhost:99999", "port"),
+])
+def test_bad_value_exits_2_naming_the_setting(tmp_path, name, value, expected):
+    result = run_main(tmp_path, {"DISCORD_TOKEN": "x" * 20, name: value}, "--check")
+    assert result.returncode == 2, result.stdout
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert name in line and expected in line
+
+
+def test_dotenv_is_read_and_environment_wins(tmp_path):
+    dotenv = "DISCORD_TOKEN=fromfile-token-123\nOLLAMA_MODEL=from-file\nLLM_MAX_TOKENS=77\n"
+    result = run_main(tmp_path, {"OLLAMA_MODEL": "from-env"}, "--check", dotenv=dotenv)
+    assert result.returncode == 0, result.stderr
+    assert "OLLAMA_MODEL=from-env" in result.stdout
+    assert "LLM_MAX_TOKENS=77" in result.stdout
+
+
+def test_check_masks_secrets(tmp_path):
+    secrets = {"DISCORD_TOKEN": "tok-SECRET-abcdef", "OPENROUTER_API_KEY": "sk-or-SECRET-123456",
+               "OPENAI_API_KEY": "sk-SECRET-7890abcd", "RVC_API_KEY": "rvc-SECRET-key"}
+    result = run_main(tmp_path, secrets, "--check")
+    assert result.returncode == 0, result.stderr
+    assert "SECRET" not in result.stdout + result.stderr
+    assert "DISCORD_TOKEN=(set, hidden)" in result.stdout
+    assert "OPENAI_API_KEY=(set, hidden)" in result.stdout
+
+
+def test_check_prints_every_setting(tmp_path):
+    result = run_main(tmp_path, {"DISCORD_TOKEN": "t" * 12}, "--check")
+    names = {line.strip().split("=", 1)[0] for line in result.stdout.splitlines()[1:]}
+    assert names == {name for name, _ in load_settings({"DISCORD_TOKEN": "t"}).public_items()}
+
+
+def test_env_example_lists_every_setting_with_its_default():
+    text = (ROOT / ".env.example").read_text()
+    assert text == env_example(), "regenerate with: python -m config --env-example > .env.example"
+    # The example file itself must be valid settings once a token is added.
+    values = dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert load_settings({**values, "DISCORD_TOKEN": "t"}) == Settings(discord_token="t")
+
+
+def test_fallback_models_split_at_first_colon():
+    s = load_settings({"DISCORD_TOKEN": "t", "LLM_FALLBACK_MODELS":
+                       "ollama:llama3.2:1b, openrouter:meta-llama/llama-3.3-70b-instruct:free"})
+    assert [(r.provider, r.model) for r in s.llm_fallback_models] == [
+        ("ollama", "llama3.2:1b"), ("openrouter", "meta-llama/llama-3.3-70b-instruct:free")]
+
+
+def test_combinations_are_checked():
+    with pytest.raises(SettingsError) as err:
+        load_settings({"DISCORD_TOKEN": "t", "WEB_SEARCH_ENGINE": "searxng"})
+    assert err.value.setting == "SEARXNG_URL"
+    with pytest.raises(SettingsError) as err:
+        load_settings({"DISCORD_TOKEN": "t", "LLM_PROVIDER": "openai"})
+    assert err.value.setting == "OPENAI_BASE_URL"
+
+
+def test_budget_forms():
+    s = load_settings({"DISCORD_TOKEN": "t", "LLM_DAILY_TOKEN_BUDGET": "openrouter:5000"})
+    assert s.llm_budget("openrouter") == 5000 and s.llm_budget("ollama") == 0
+    s = load_settings({"DISCORD_TOKEN": "t", "LLM_DAILY_TOKEN_BUDGET": "100"})
+    assert s.llm_budget("ollama") == 100
