@@ -1,0 +1,1 @@
+"""Chat: conversation memory, context building and message splitting, without Discord."""

@@ -1,0 +1,72 @@
+"""Conversation memory in SQLite: per scope (channel, thread, DM, voice channel), survives restarts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.storage.db import Database
+
+# Rough and provider-independent: ~4 characters per token, plus per-message overhead.
+CHARS_PER_TOKEN = 4
+TOKENS_PER_MESSAGE = 4
+
+
+def estimate_tokens(text: str) -> int:
+    return len(text) // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str                  # "user" or "assistant"
+    content: str
+    author_name: str | None = None
+    author_id: int | None = None
+    status: str = "complete"   # "interrupted" when an answer was cut off (barge-in, shutdown)
+    id: int | None = None
+    created_at: float = 0.0
+
+
+class ConversationStore:
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add(self, scope_id: int, turn: Turn) -> int:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "INSERT INTO conversation_turns (scope_id, role, author_id, author_name, content, created_at, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (scope_id, turn.role, turn.author_id, turn.author_name, turn.content, self._clock(), turn.status),
+            )
+            return int(cursor.lastrowid or 0)
+
+    async def recent(self, scope_id: int, token_budget: int, *, max_turns: int = 200) -> list[Turn]:
+        """The newest turns that fit the budget, oldest first; a turn that doesn't fit stops the walk."""
+        rows = await self._db.fetchall(
+            "SELECT id, role, content, author_name, author_id, status, created_at FROM conversation_turns "
+            "WHERE scope_id = ? ORDER BY id DESC LIMIT ?", (scope_id, max_turns))
+        turns: list[Turn] = []
+        used = 0
+        for row in rows:
+            cost = estimate_tokens(row["content"]) + (estimate_tokens(row["author_name"]) if row["author_name"] else 0)
+            if used + cost > token_budget:
+                break
+            used += cost
+            turns.append(Turn(role=row["role"], content=row["content"], author_name=row["author_name"],
+                              author_id=row["author_id"], status=row["status"], id=row["id"],
+                              created_at=row["created_at"]))
+        turns.reverse()
+        return turns
+
+    async def clear(self, scope_id: int) -> int:
+        return await self._db.execute("DELETE FROM conversation_turns WHERE scope_id = ?", (scope_id,))
+
+    async def prune(self, older_than_days: float) -> int:
+        cutoff = self._clock() - older_than_days * 86400
+        return await self._db.execute("DELETE FROM conversation_turns WHERE created_at < ?", (cutoff,))
+
+    async def count(self, scope_id: int) -> int:
+        row = await self._db.fetchone("SELECT COUNT(*) FROM conversation_turns WHERE scope_id = ?", (scope_id,))
+        return int(row[0]) if row else 0

@@ -1,0 +1,48 @@
+"""Conversation memory: per scope, newest turns within the budget, clear, prune, restart."""
+
+from __future__ import annotations
+
+from services.chat.memory import ConversationStore, Turn, estimate_tokens
+from services.storage import Database
+
+
+async def test_recent_turns_fit_the_budget_oldest_first(tmp_path):
+    db = await Database.open(tmp_path / "bot.db")
+    try:
+        store = ConversationStore(db)
+        for i in range(10):
+            await store.add(1, Turn("user", f"question {i} " + "x" * 40, author_name="ann", author_id=5))
+            await store.add(1, Turn("assistant", f"answer {i} " + "y" * 40))
+        await store.add(2, Turn("user", "other channel"))
+        per_turn = estimate_tokens("question 0 " + "x" * 40) + estimate_tokens("ann")
+        turns = await store.recent(1, token_budget=per_turn * 4)
+        assert 3 <= len(turns) <= 4
+        assert turns[-1].content.startswith("answer 9")
+        assert [t.id for t in turns] == sorted(t.id for t in turns)
+        assert all("other channel" not in t.content for t in turns)
+        assert await store.recent(1, token_budget=1) == []
+    finally:
+        await db.close()
+
+
+async def test_clear_prune_and_restart(tmp_path):
+    now = [1_000_000.0]
+    db = await Database.open(tmp_path / "bot.db")
+    store = ConversationStore(db, clock=lambda: now[0])
+    await store.add(1, Turn("user", "old"))
+    now[0] += 10 * 86400
+    await store.add(1, Turn("user", "new"))
+    await store.add(1, Turn("assistant", "cut off", status="interrupted"))
+    await store.add(2, Turn("user", "elsewhere"))
+    assert await store.prune(older_than_days=5) == 1
+    await db.close()
+
+    db = await Database.open(tmp_path / "bot.db")
+    try:
+        store = ConversationStore(db)
+        turns = await store.recent(1, 10_000)
+        assert [(t.content, t.status) for t in turns] == [("new", "complete"), ("cut off", "interrupted")]
+        assert await store.clear(1) == 2
+        assert await store.count(1) == 0 and await store.count(2) == 1
+    finally:
+        await db.close()
