@@ -1,0 +1,192 @@
+"""/search, /wiki and /urban: thin renderers over services.search."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import Bot
+from cogs._errors import describe_failure
+from cogs._ui import reply
+from services.errors import ServiceError
+from services.search import InvalidQuery, UrbanDefinition, WebResult, WikiSummary, clean_query
+
+log = logging.getLogger(__name__)
+
+EMBED_DESCRIPTION_LIMIT = 4096
+FIELD_LIMIT = 1024
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _link_text(text: str) -> str:
+    """Text safe inside [text](url): brackets would end the link early."""
+    return discord.utils.escape_markdown(text).replace("[", "(").replace("]", ")")
+
+
+def web_embed(query: str, results: list[WebResult], engine: str) -> discord.Embed:
+    lines = []
+    for i, r in enumerate(results, 1):
+        lines.append(f"**{i}. [{_clip(_link_text(r.title), 200)}](<{r.url}>)**\n{_clip(discord.utils.escape_markdown(r.snippet), 300)}")
+    description = _clip("\n\n".join(lines), EMBED_DESCRIPTION_LIMIT)
+    embed = discord.Embed(title=_clip(f"Results for {query}", 256), description=description,
+                          colour=discord.Colour.blurple())
+    embed.set_footer(text=f"via {engine}")
+    return embed
+
+
+def wiki_embed(summary: WikiSummary, query: str) -> discord.Embed:
+    if summary.is_disambiguation:
+        options = "\n".join(f"• {_link_text(o)}" for o in summary.options[:25]) or "(no options listed)"
+        description = _clip(f"**{_link_text(summary.title)}** may refer to:\n{options}", EMBED_DESCRIPTION_LIMIT)
+    else:
+        description = _clip(summary.extract or summary.description or "(no summary)", EMBED_DESCRIPTION_LIMIT)
+    embed = discord.Embed(title=_clip(summary.title, 256), url=summary.url, description=description,
+                          colour=discord.Colour.light_grey())
+    if summary.thumbnail:
+        embed.set_thumbnail(url=summary.thumbnail)
+    footer = f"Wikipedia ({summary.lang})"
+    if summary.from_search:
+        footer += f" · closest match for “{_clip(query, 100)}”"
+    embed.set_footer(text=footer)
+    return embed
+
+
+def urban_embed(definitions: list[UrbanDefinition], index: int) -> discord.Embed:
+    d = definitions[index]
+    definition, example = d.rendered(links=True)
+    embed = discord.Embed(title=_clip(d.word, 256), url=d.permalink or None,
+                          description=_clip(definition, EMBED_DESCRIPTION_LIMIT), colour=discord.Colour.orange())
+    if example.strip():
+        embed.add_field(name="Example", value=_clip(f"*{example.strip()}*", FIELD_LIMIT), inline=False)
+    embed.set_footer(text=f"👍 {d.thumbs_up} · 👎 {d.thumbs_down} · {index + 1}/{len(definitions)}"
+                          + (f" · by {_clip(d.author, 60)}" if d.author else ""))
+    return embed
+
+
+def channel_allows_nsfw(channel: object) -> bool:
+    if channel is None or isinstance(channel, (discord.DMChannel, discord.GroupChannel)):
+        return True
+    if isinstance(channel, discord.Thread):
+        channel = channel.parent
+    return bool(getattr(channel, "is_nsfw", lambda: False)())
+
+
+class UrbanPager(discord.ui.View):
+    """Prev/next through the definitions; only the person who asked can page."""
+
+    def __init__(self, definitions: list[UrbanDefinition], owner_id: int) -> None:
+        super().__init__(timeout=300)
+        self.definitions = definitions
+        self.owner_id = owner_id
+        self.index = 0
+        self.message: discord.InteractionMessage | None = None
+        self._sync()
+
+    def _sync(self) -> None:
+        self.previous.disabled = self.index == 0
+        self.next.disabled = self.index >= len(self.definitions) - 1
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message("Only the person who asked can page through these.", ephemeral=True)
+        return False
+
+    async def _show(self, interaction: discord.Interaction, step: int) -> None:
+        self.index = max(0, min(len(self.definitions) - 1, self.index + step))
+        self._sync()
+        await interaction.response.edit_message(embed=urban_embed(self.definitions, self.index), view=self)
+
+    @discord.ui.button(label="◀ Previous", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self._show(interaction, -1)
+
+    @discord.ui.button(label="Next ▶", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self._show(interaction, +1)
+
+    async def on_timeout(self) -> None:
+        if self.message is not None:
+            try:
+                await self.message.edit(view=None)
+            except discord.HTTPException as exc:
+                log.debug("Could not remove the urban pager: %s", exc)
+
+
+class Search(commands.Cog):
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.search = bot.services.search
+        self.max_chars = bot.settings.search_max_query_chars
+
+    async def _clean(self, interaction: discord.Interaction, text: str) -> str | None:
+        try:
+            return clean_query(text, self.max_chars)
+        except InvalidQuery as exc:
+            await reply(interaction, str(exc), ephemeral=True)
+            return None
+
+    @app_commands.command(name="search", description="Search the web")
+    @app_commands.describe(query="What to search for")
+    async def web(self, interaction: discord.Interaction, query: str) -> None:
+        if (text := await self._clean(interaction, query)) is None:
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            results = await self.search.web.search(text)
+        except ServiceError as exc:
+            await reply(interaction, describe_failure(exc, "Web search"))
+            return
+        if not results:
+            await reply(interaction, f"No results for “{discord.utils.escape_markdown(text)}”.")
+            return
+        await reply(interaction, embed=web_embed(text, results, self.search.web.engine))
+
+    @app_commands.command(name="wiki", description="Look something up on Wikipedia")
+    @app_commands.describe(query="Article title or search words")
+    async def wiki(self, interaction: discord.Interaction, query: str) -> None:
+        if (text := await self._clean(interaction, query)) is None:
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            summary = await self.search.wikipedia.summary(text)
+        except ServiceError as exc:
+            await reply(interaction, describe_failure(exc, "Wikipedia"))
+            return
+        if summary is None:
+            await reply(interaction, f"Wikipedia has no article matching “{discord.utils.escape_markdown(text)}”.")
+            return
+        await reply(interaction, embed=wiki_embed(summary, text))
+
+    @app_commands.command(name="urban", description="Look a term up on Urban Dictionary (NSFW channels and DMs)")
+    @app_commands.describe(term="The word or phrase")
+    async def urban(self, interaction: discord.Interaction, term: str) -> None:
+        if self.bot.settings.urban_nsfw_only and not channel_allows_nsfw(interaction.channel):
+            await reply(interaction, "Urban Dictionary is often adult content, so /urban works only in "
+                                     "age-restricted (NSFW) channels and in DMs.", ephemeral=True)
+            return
+        if (text := await self._clean(interaction, term)) is None:
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            definitions = await self.search.urban.define(text)
+        except ServiceError as exc:
+            await reply(interaction, describe_failure(exc, "Urban Dictionary"))
+            return
+        if not definitions:
+            await reply(interaction, f"Urban Dictionary has no entry for “{discord.utils.escape_markdown(text)}”.")
+            return
+        pager = UrbanPager(definitions, interaction.user.id)
+        await reply(interaction, embed=urban_embed(definitions, 0), view=pager if len(definitions) > 1 else None)
+        if len(definitions) > 1:
+            pager.message = await interaction.original_response()
+
+
+async def setup(bot: Bot) -> None:
+    await bot.add_cog(Search(bot))

@@ -1,0 +1,182 @@
+"""The one interface every model backend implements, and the values that cross it.
+
+A provider turns messages into an async stream of `TextDelta`s ending with one `StreamEnd`
+(finish reason and usage). Timeouts are enforced here, once, for every provider: a stream that
+does not deliver its first token, stalls between tokens, or runs too long becomes a typed
+`StreamTimeout` instead of hanging the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Literal
+
+from services.llm.errors import StreamTimeout
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat turn; `name` is the Discord speaker of a user turn (see `render_content`)."""
+
+    role: Role
+    content: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one answer; `estimated` when the server sent none and we counted chars/4."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """The next piece of the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The model finished ("stop", "length", ...); always the last event of a provider stream."""
+
+    finish_reason: str
+    usage: Usage
+
+
+ProviderEvent = TextDelta | StreamEnd
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole, non-streamed answer."""
+
+    text: str
+    finish_reason: str
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    """Per-request overrides; None means the provider's configured default."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds: to connect, to the first token (from the request start), between tokens, in total."""
+
+    connect: float = 5.0
+    first_token: float = 60.0
+    token_gap: float = 30.0
+    total: float = 300.0
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough count for servers that report none (about four characters per token)."""
+    return math.ceil(len(text) / 4)
+
+
+def estimate_prompt_tokens(messages: Sequence[Message]) -> int:
+    return sum(estimate_tokens(render_content(m)) + 4 for m in messages)
+
+
+def render_content(message: Message) -> str:
+    """User turns are sent as "Name: text". The prefix works on every backend, matches what
+    CHAT_SYSTEM_PROMPT tells the model, and avoids OpenAI's `name` field, which Ollama lacks,
+    llama.cpp and vLLM templates drop, and some hosted APIs reject for characters Discord allows."""
+    if message.name and message.role == "user":
+        return f"{message.name}: {message.content}"
+    return message.content
+
+
+class LLMProvider(ABC):
+    """One backend (Ollama, or an OpenAI-compatible server). Subclasses implement `_stream`."""
+
+    def __init__(self, name: str, default_model: str, *, options: GenerationOptions, timeouts: Timeouts) -> None:
+        self.name = name
+        self.service = f"llm:{name}"
+        self.default_model = default_model
+        self.options = options
+        self.timeouts = timeouts
+
+    def stream(self, messages: Sequence[Message], *, model: str | None = None,
+               options: GenerationOptions | None = None,
+               timeouts: Timeouts | None = None) -> AsyncIterator[ProviderEvent]:
+        """Stream an answer: TextDelta events, then exactly one StreamEnd, or a ServiceError."""
+        timeouts = timeouts or self.timeouts
+        merged = GenerationOptions(
+            temperature=self.options.temperature if options is None or options.temperature is None
+            else options.temperature,
+            max_tokens=self.options.max_tokens if options is None or options.max_tokens is None
+            else options.max_tokens,
+        )
+        raw = self._stream(list(messages), model or self.default_model, merged, timeouts)
+        return enforce_deadlines(raw, timeouts, self.service)
+
+    async def chat(self, messages: Sequence[Message], *, model: str | None = None,
+                   options: GenerationOptions | None = None, timeouts: Timeouts | None = None) -> Completion:
+        """The whole answer. Streamed underneath, so stalls are noticed within the token-gap timeout."""
+        parts: list[str] = []
+        async with aclosing(self.stream(messages, model=model, options=options, timeouts=timeouts)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                else:
+                    return Completion("".join(parts), event.finish_reason, event.usage)
+        raise AssertionError("provider stream ended without StreamEnd")  # enforced by _stream
+
+    @abstractmethod
+    def _stream(self, messages: list[Message], model: str, options: GenerationOptions,
+                timeouts: Timeouts) -> AsyncIterator[ProviderEvent]:
+        """The wire protocol; must end with StreamEnd or raise a ServiceError (never end silently)."""
+
+    @abstractmethod
+    async def list_models(self, *, timeout: float = 10.0) -> list[str]:
+        """Model names the server offers."""
+
+    @abstractmethod
+    async def probe(self, models: Sequence[str], *, timeout: float = 10.0) -> list[str]:
+        """Check the server is reachable and accepts our key; return which of `models` it lacks."""
+
+
+async def enforce_deadlines(events: AsyncIterator[ProviderEvent], timeouts: Timeouts,
+                            service: str) -> AsyncIterator[ProviderEvent]:
+    """Apply the first-token, token-gap and total deadlines to a provider's raw event stream."""
+    loop = asyncio.get_running_loop()
+    total_deadline = loop.time() + timeouts.total
+    deadline, phase, limit = min(loop.time() + timeouts.first_token, total_deadline), "first_token", timeouts.first_token
+    try:
+        while True:
+            if deadline >= total_deadline:
+                deadline, phase, limit = total_deadline, "total", timeouts.total
+            try:
+                async with asyncio.timeout_at(deadline) as scope:
+                    event = await anext(events)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if scope.expired():
+                    raise StreamTimeout(service, phase, limit) from None
+                raise
+            yield event
+            if isinstance(event, TextDelta):
+                deadline, phase, limit = loop.time() + timeouts.token_gap, "token_gap", timeouts.token_gap
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,135 @@
+"""ReminderStore on a real SQLite file: schema, limits, ordering, the pending guard, time zones."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+import pytest
+
+from services.reminders import ReminderStore, TooManyReminders
+from services.reminders.models import NewReminder, Outcome
+from services.reminders.recurrence import Daily
+from services.storage import Database
+from services.storage.db import MIGRATIONS_DIR, split_statements
+from tests.services.reminders.conftest import FakeClock
+
+
+def new(owner: int = 1, due: float = 2_000.0, **changes: object) -> NewReminder:
+    values: dict[str, object] = dict(owner_id=owner, guild_id=10, channel_id=20, dm=False, text="stretch",
+                                     due_at=due, recurrence=None, tz="Europe/Berlin")
+    values.update(changes)
+    return NewReminder(**values)  # type: ignore[arg-type]
+
+
+async def test_migration_is_idempotent(db: Database) -> None:
+    sql = (MIGRATIONS_DIR / "0004_reminders.sql").read_text("utf-8")
+    async with db.transaction() as tx:
+        for statement in split_statements(sql):
+            await tx.execute(statement)
+    names = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
+    assert {"reminders", "user_settings", "reminders_state_due", "reminders_owner_state"} <= names
+
+
+async def test_add_and_get_round_trip(store: ReminderStore, clock: FakeClock) -> None:
+    rule = Daily(1, time(9), date(2026, 3, 26))
+    added = await store.add(new(recurrence=rule, dm=True, text="take the pills 💊"))
+    got = await store.get(added.id)
+    assert got == added
+    assert got.recurrence == rule and got.dm is True and got.text == "take the pills 💊"
+    assert got.state == "pending" and got.attempts == 0 and got.deliveries == 0
+    assert got.due_at == got.occurrence_at == 2_000.0
+    assert got.created_at == clock.now
+    assert await store.get(added.id + 1) is None
+
+
+async def test_per_user_limit_is_checked_with_the_insert(store: ReminderStore) -> None:
+    for _ in range(3):
+        await store.add(new(owner=1), max_pending=3)
+    await store.add(new(owner=2), max_pending=3)  # other users are not counted
+    with pytest.raises(TooManyReminders, match="already have 3 pending reminders"):
+        await store.add(new(owner=1), max_pending=3)
+    first = (await store.list_pending(1, limit=1))[0]
+    assert await store.cancel(first.id)
+    await store.add(new(owner=1), max_pending=3)  # cancelled ones free a slot
+    assert await store.count_pending(1) == 3
+
+
+async def test_next_due_and_due_batches_in_order(store: ReminderStore) -> None:
+    assert await store.next_due_at() is None
+    late = await store.add(new(due=3_000.0))
+    early = await store.add(new(due=1_000.0))
+    tie = await store.add(new(due=1_000.0))
+    assert await store.next_due_at() == 1_000.0
+    assert [r.id for r in await store.due(2_000.0, 10)] == [early.id, tie.id]
+    assert [r.id for r in await store.due(3_000.0, 2)] == [early.id, tie.id]
+    assert [r.id for r in await store.due(3_000.0, 10)] == [early.id, tie.id, late.id]
+    assert await store.due(999.0, 10) == []
+
+
+async def test_scheduler_queries_use_the_index(db: Database) -> None:
+    plan = await db.fetchall(
+        "EXPLAIN QUERY PLAN SELECT due_at FROM reminders WHERE state = 'pending' ORDER BY due_at LIMIT 1")
+    detail = " ".join(str(r["detail"]) for r in plan)
+    assert "reminders_state_due" in detail and "TEMP B-TREE" not in detail
+
+
+async def test_cancel_only_pending(store: ReminderStore) -> None:
+    added = await store.add(new())
+    assert await store.cancel(added.id) is True
+    assert await store.cancel(added.id) is False
+    assert (await store.get(added.id)).state == "cancelled"
+    assert await store.next_due_at() is None
+
+
+async def test_apply_never_overrides_a_cancel(store: ReminderStore) -> None:
+    kept = await store.add(new())
+    cancelled = await store.add(new())
+    await store.cancel(cancelled.id)
+    changed = await store.apply([
+        Outcome(kept.id, "delivered", 2_000.0, 2_000.0, 0, None, delivered_at=2_001.0),
+        Outcome(cancelled.id, "delivered", 2_000.0, 2_000.0, 0, None, delivered_at=2_001.0),
+    ])
+    assert changed == 1
+    assert (await store.get(kept.id)).state == "delivered"
+    row = await store.get(cancelled.id)
+    assert row.state == "cancelled" and row.deliveries == 0
+
+
+async def test_apply_advances_a_recurring_row_in_one_update(store: ReminderStore) -> None:
+    added = await store.add(new(recurrence=Daily(1, time(9), date(2026, 3, 26))))
+    await store.apply([Outcome(added.id, "pending", 90_000.0, 90_000.0, 0, None, delivered_at=2_003.0)])
+    row = await store.get(added.id)
+    assert (row.state, row.due_at, row.occurrence_at, row.delivered_at, row.deliveries) == \
+        ("pending", 90_000.0, 90_000.0, 2_003.0, 1)
+    # A failed attempt keeps the last delivery time.
+    await store.apply([Outcome(added.id, "pending", 90_060.0, 90_000.0, 1, "no access", None)])
+    row = await store.get(added.id)
+    assert (row.attempts, row.last_error, row.delivered_at, row.deliveries) == (1, "no access", 2_003.0, 1)
+
+
+async def test_list_pending_pages_in_due_order(store: ReminderStore) -> None:
+    ids = [(await store.add(new(due=1_000.0 + i))).id for i in range(5)]
+    await store.add(new(owner=2))
+    assert [r.id for r in await store.list_pending(1, limit=2)] == ids[:2]
+    assert [r.id for r in await store.list_pending(1, limit=2, offset=4)] == ids[4:]
+
+
+async def test_user_timezones(store: ReminderStore, clock: FakeClock) -> None:
+    assert await store.get_timezone(7) is None
+    await store.set_timezone(7, "Europe/Berlin")
+    await clock.advance(10)
+    await store.set_timezone(7, "America/New_York")
+    assert await store.get_timezone(7) == "America/New_York"
+    assert await store.get_timezone(8) is None
+
+
+async def test_rows_survive_reopening(tmp_path) -> None:
+    path = tmp_path / "bot.db"
+    first = await Database.open(path)
+    added = await ReminderStore(first).add(new())
+    await first.close()
+    second = await Database.open(path)
+    try:
+        assert await ReminderStore(second).get(added.id) == added
+    finally:
+        await second.close()
