@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pkgutil
 import ssl
@@ -93,7 +94,7 @@ class Bot(commands.Bot):
         self.extensions_to_load = list(extensions) if extensions is not None else discover_cogs()
         self.failed_extensions: dict[str, str] = {}
         self.sync_commands = sync_commands
-        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
         await self.services.start()
@@ -126,10 +127,15 @@ class Bot(commands.Bot):
         log.info("Connected as %s (%s) to %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))
 
     async def close(self) -> None:
-        """Stop cogs and services, disconnect, then close the HTTP session and the database."""
-        if self._closed:
-            return
-        self._closed = True
+        """Stop cogs and services, disconnect, then close the HTTP session and the database.
+
+        A signal handler and main's `finally` may both call this; both wait for the one real close.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close_once())
+        await asyncio.shield(self._closing)
+
+    async def _close_once(self) -> None:
         for name in list(self.extensions):
             try:
                 await self.unload_extension(name)

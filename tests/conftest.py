@@ -1,0 +1,184 @@
+"""Shared fixtures: the Discord emulator, settings pointing at it, and the real bot started against it.
+
+Fixtures specific to one area live in that area's own conftest.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+
+from bot import Bot
+from config.settings import Settings, load_settings
+from services.storage import Database
+from tests.discord_emulator import DiscordEmulator
+from tests.discord_emulator.certs import TestCertificates, make_certificates
+from tests.discord_emulator.process import BotProcess
+
+# Every external service points at a closed local port unless a test gives it a fake server:
+# nothing leaves the machine, and failures are immediate "connection refused".
+CLOSED_PORT_URL = "http://127.0.0.1:9"
+
+
+def bot_test_env(database_path: Path) -> dict[str, str]:
+    """Settings for the bot under test: short timeouts, no retries to wait out, no real network."""
+    return {
+        "DATABASE_PATH": str(database_path),
+        "LOG_LEVEL": "DEBUG",
+        "API_REQUEST_TIMEOUT": "5",
+        "API_RETRY_ATTEMPTS": "2",
+        "API_RETRY_DELAY": "0.01",
+        "API_RETRY_MAX_DELAY": "0.1",
+        "LLM_CONNECT_TIMEOUT": "2",
+        "LLM_FIRST_TOKEN_TIMEOUT": "5",
+        "LLM_TOKEN_GAP_TIMEOUT": "5",
+        "LLM_TOTAL_TIMEOUT": "10",
+        "LLM_CIRCUIT_COOLDOWN": "1",
+        "OLLAMA_HOST": CLOSED_PORT_URL,
+        "OPENROUTER_BASE_URL": CLOSED_PORT_URL,
+        "WIKIPEDIA_BASE_URL": CLOSED_PORT_URL,
+        "URBAN_DICTIONARY_API_URL": CLOSED_PORT_URL,
+        "WEB_SEARCH_ENABLED": "false",
+        "HEALTH_PROBE_TIMEOUT": "1",
+        "CHAT_USER_COOLDOWN": "0",
+        "CHAT_STREAM_EDIT_INTERVAL": "0.2",
+    }
+
+
+def env_value(value: Any) -> str:
+    """Python values as the environment spells them: True -> "true", (1, 2) -> "1,2", None -> ""."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | set):
+        return ",".join(env_value(v) for v in value)
+    return str(value)
+
+
+@pytest.fixture(scope="session")
+def discord_certificates(tmp_path_factory: pytest.TempPathFactory) -> TestCertificates:
+    """One throwaway CA and 127.0.0.1 certificate for the whole run (the voice server's TLS)."""
+    return make_certificates(tmp_path_factory.mktemp("discord-tls"))
+
+
+@pytest.fixture
+async def emulator(discord_certificates: TestCertificates) -> AsyncIterator[DiscordEmulator]:
+    """A started Discord emulator with the default world; checked for problems and leaks after the test."""
+    emu = DiscordEmulator(certificates=discord_certificates)
+    await emu.start()
+    try:
+        yield emu
+    finally:
+        await emu.stop()
+    emu.check()
+    assert emu.gateway.open_sockets == 0, "a gateway websocket outlived the emulator"
+    assert emu.voice is None, "the voice server outlived the emulator"
+
+
+@pytest.fixture
+def make_settings(emulator: DiscordEmulator, tmp_path: Path) -> Callable[..., Settings]:
+    """`make_settings(chat_channel_ids=[1, 2], LOG_LEVEL="INFO")` -> Settings pointing at the emulator.
+
+    Names are setting names in any case; values are Python values or strings. Never reads .env.
+    """
+
+    def make(**overrides: Any) -> Settings:
+        env = {**bot_test_env(tmp_path / "bot.db"), **emulator.bot_env()}
+        env.update({name.upper(): env_value(value) for name, value in overrides.items()})
+        return load_settings(env)
+
+    return make
+
+
+BotFactory = Callable[..., Awaitable[Bot]]
+
+
+@pytest.fixture
+def _discord_routing() -> Iterator[None]:
+    """Bot() redirects discord.py's class-level URLs; put them back so tests stay independent."""
+    base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    yield
+    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
+
+
+@pytest.fixture
+async def bot_factory(emulator: DiscordEmulator, make_settings: Callable[..., Settings],
+                      _discord_routing: None) -> AsyncIterator[BotFactory]:
+    """Start the project's real Bot against the emulator: `bot = await bot_factory(extensions=[...], **settings)`.
+
+    Waits for on_ready (guild_ready_timeout lowered to 0.1 s) unless wait_ready=False; every bot is
+    closed after the test and its task awaited, so a crash inside it fails the test.
+    """
+    running: list[tuple[Bot, asyncio.Task[None]]] = []
+
+    async def start(*, extensions: Sequence[str] | None = None, sync_commands: bool = True,
+                    settings: Settings | None = None, wait_ready: bool = True, timeout: float = 15.0,
+                    **overrides: Any) -> Bot:
+        settings = settings or make_settings(**overrides)
+        db = await Database.open(settings.database_path)
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.api_request_timeout))
+        bot = Bot(settings, session, db, extensions=extensions, sync_commands=sync_commands)
+        bot._connection.guild_ready_timeout = 0.1  # discord.py waits this long after the last GUILD_CREATE
+        ready = asyncio.Event()
+
+        async def on_ready() -> None:
+            ready.set()
+
+        bot.add_listener(on_ready, "on_ready")
+        task = asyncio.create_task(bot.start(settings.discord_token), name="bot under test")
+        running.append((bot, task))
+        if wait_ready:
+            waiter = asyncio.ensure_future(ready.wait())
+            done, _ = await asyncio.wait({waiter, task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if task in done:
+                task.result()  # raises what stopped the bot
+                raise AssertionError("the bot stopped before it was ready")
+            if not done:
+                raise AssertionError(f"the bot was not ready after {timeout:g}s")
+        return bot
+
+    yield start
+    for bot, task in reversed(running):
+        await bot.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def bot(request: pytest.FixtureRequest, bot_factory: BotFactory) -> Bot:
+    """The real bot with every cog, ready. Parametrize indirectly to pass bot_factory arguments:
+    `@pytest.mark.parametrize("bot", [{"extensions": ["cogs.admin"]}], indirect=True)`."""
+    return await bot_factory(**getattr(request, "param", {}))
+
+
+BotProcessFactory = Callable[..., Awaitable[BotProcess]]
+
+
+@pytest.fixture
+async def bot_process(emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[BotProcessFactory]:
+    """Start `python main.py` against the emulator: `proc = await bot_process(**settings); await proc.wait_ready()`.
+
+    The database is tmp_path/bot.db unless overridden, so two processes in one test share it (restarts).
+    Processes still running at the end are killed.
+    """
+    started: list[BotProcess] = []
+
+    async def start(**overrides: Any) -> BotProcess:
+        env = {**bot_test_env(tmp_path / "bot.db"), **emulator.bot_env(), "LOG_LEVEL": "INFO"}
+        env.update({name.upper(): env_value(value) for name, value in overrides.items()})
+        process = await BotProcess.start(emulator, env, cwd=tmp_path)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        await process.stop()

@@ -1,0 +1,71 @@
+"""`python -m tests.discord_emulator` runs on its own, prints how to point a bot at it, stops on SIGTERM;
+its console turns typed lines into members' messages and commands and prints the bot's answers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+
+import aiohttp
+import pytest
+
+from bot import Bot
+from tests.discord_emulator import DiscordEmulator
+from tests.discord_emulator.console import handle_line, show_answers
+from tests.discord_emulator.process import REPO
+
+
+async def test_standalone_emulator_prints_its_settings_and_serves() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.discord_emulator", "--port", "0", cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        assert process.stdout is not None
+        lines: dict[str, str] = {}
+        while "DISCORD_CA_FILE" not in lines:
+            line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+            assert line, "the emulator exited before printing its settings"
+            if match := re.match(r"^(DISCORD_[A-Z_]+)=(.*)$", line.strip()):
+                lines[match.group(1)] = match.group(2)
+        assert lines["DISCORD_GATEWAY_URL"].startswith("ws://127.0.0.1:")
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bot {lines['DISCORD_TOKEN']}"}
+            async with session.get(lines["DISCORD_API_BASE_URL"] + "/users/@me", headers=headers) as response:
+                assert response.status == 200 and (await response.json())["bot"] is True
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_the_console_ends_with_its_input() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.discord_emulator", "--console", cwd=REPO,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(b"alice #general hello\nnobody #general hi\n"), 20)
+        assert process.returncode == 0, output.decode()
+        assert "! guild 'Emulator Guild' has no member 'nobody'" in output.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_console_lines_reach_the_bot_and_its_answers_are_shown(bot: Bot, emulator: DiscordEmulator,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    printed: list[str] = []
+    printer = asyncio.create_task(show_answers(emulator))
+    try:
+        await handle_line(emulator, "alice #general /cache-clear namespace=llm")
+        await emulator.wait_until(lambda: printed.append(capsys.readouterr().out) or "Cleared" in "".join(printed),
+                                  message="the answer printed")
+        assert "#general EmuBot (ephemeral): Cleared namespace `llm`" in "".join(printed)
+        await handle_line(emulator, "carol dm hello @bot")
+        assert emulator.messages(emulator.dm_channel(emulator.member("carol")))[0].content.endswith("hello")
+    finally:
+        printer.cancel()
