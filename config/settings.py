@@ -293,6 +293,7 @@ class Settings:
     reminder_min_interval: float = _field(300.0, "Reminders", "Shortest repeat interval of a recurring reminder (seconds)", _parse_float(minimum=1))
     reminder_max_per_user: int = _field(25, "Reminders", "Pending reminders per user", _parse_int(minimum=1))
     reminder_max_attempts: int = _field(5, "Reminders", "Delivery attempts before a reminder is marked failed", _parse_int(minimum=1))
+    reminder_late_note_after: float = _field(60.0, "Reminders", "A reminder delivered later than this (seconds) says how late it is", _parse_float(minimum=0))
 
     # --- Health --------------------------------------------------------------------------------
     health_check_interval: float = _field(60.0, "Health", "Seconds between background health probes", _parse_float(minimum=5))
