@@ -1,8 +1,14 @@
-"""Admin commands: /health shows every service's state at a glance; /cache-clear empties the cache."""
+"""Admin commands (/health, /cache-clear) and the background health monitor they report on.
+
+The cog runs the monitor because one probe needs the Discord client (gateway latency) and the
+alerts go to a Discord channel; the probes and their bookkeeping live in services/health.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import time
 
 import discord
@@ -10,80 +16,146 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
-from cogs._ui import is_bot_admin, reply
-from services.storage import CacheStats, ServiceHealth
+from cogs._health import HealthReport, alert_text, health_embed
+from cogs._ui import NO_MENTIONS, is_bot_admin, reply
+from services.errors import TransientError
+from services.health.monitor import Probe, ProbeResult, worth_alerting
+from services.storage import ServiceHealth
 
 log = logging.getLogger(__name__)
 
-STATUS_ICON = {"healthy": "🟢", "degraded": "🟡", "down": "🔴", "disabled": "⚪", "unknown": "❔"}
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f}s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m ago"
-    return f"{seconds / 3600:.1f}h ago"
-
-
-def health_line(h: ServiceHealth, now: float, stale_after: float) -> str:
-    """One service on one line: status, latency, age, circuit and the last error."""
-    stale = h.checked_at and now - h.checked_at > stale_after
-    parts = [f"{STATUS_ICON.get(h.status, '❔')} **{h.service}** {h.status}"]
-    if h.latency_ms is not None and h.status != "disabled":
-        parts.append(f"{h.latency_ms:.0f} ms")
-    if h.checked_at:
-        parts.append(_ago(now - h.checked_at) + (" (stale)" if stale else ""))
-    if h.circuit_state != "closed":
-        parts.append(f"circuit {h.circuit_state.replace('_', '-')}")
-    if h.consecutive_failures:
-        parts.append(f"{h.consecutive_failures} failures")
-    line = " · ".join(parts)
-    if h.last_error and h.status in ("degraded", "down"):
-        line += f"\n  └ {discord.utils.escape_markdown(h.last_error[:150])}"
-    elif h.status == "disabled" and h.detail:
-        line += f" ({h.detail[:80]})"
-    return line
-
-
-def cache_line(stats: CacheStats) -> str:
-    rate = f"{stats.hit_rate:.0%}" if stats.hit_rate is not None else "n/a"
-    return f"{stats.entries} entries · hit rate {rate} ({stats.hits} hits, {stats.misses} misses)"
+GATEWAY = "discord:gateway"
+MAX_QUEUED_ALERTS = 100
 
 
 class Admin(commands.Cog):
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        self.monitor = bot.services.monitor
         self.started_at = time.time()
+        self._connected = asyncio.Event()
+        self._alerts: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUED_ALERTS)
+        self._alert_task: asyncio.Task[None] | None = None
+        self._unsubscribe = lambda: None
+
+    async def cog_load(self) -> None:
+        if self.bot.is_ready():  # reloaded while connected: no on_connect will come
+            self._connected.set()
+        self.monitor.add_probe(Probe(GATEWAY, self.probe_gateway))
+        if self.bot.settings.health_alert_channel_id:
+            self._unsubscribe = self.monitor.on_change(self._queue_alert)
+            self._alert_task = asyncio.create_task(self._post_alerts(), name="health-alerts")
+        self.monitor.start()
+
+    async def cog_unload(self) -> None:
+        await self.monitor.stop()
+        self.monitor.remove_probe(GATEWAY)
+        self._unsubscribe()
+        if self._alert_task is not None:
+            self._alert_task.cancel()
+            try:
+                await self._alert_task
+            except asyncio.CancelledError:
+                pass
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if is_bot_admin(interaction, self.bot.settings.bot_owner_ids):
             return True
+        log.info("Refused /%s to %s (%s): not an administrator or owner",
+                 interaction.command.name if interaction.command else "?", interaction.user, interaction.user.id)
         raise app_commands.CheckFailure("Only server administrators and the bot's owners can use this.")
 
-    @app_commands.command(name="health", description="Every service's state at a glance")
-    @app_commands.default_permissions(administrator=True)
-    async def health(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        services = self.bot.services
-        now = time.time()
-        stale_after = 2 * self.bot.settings.health_check_interval
-        rows = await services.health.all()
-        lines = [health_line(h, now, stale_after) for h in rows] or ["No service has been checked yet."]
-        embed = discord.Embed(title="Bot health", description="\n".join(lines)[:4000], colour=_colour(rows))
-        embed.add_field(name="Cache", value=cache_line(await services.cache.stats()), inline=False)
+    # --- gateway -------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @commands.Cog.listener()
+    async def on_connect(self) -> None:
+        self._connected.set()
+
+    @commands.Cog.listener()
+    async def on_resumed(self) -> None:
+        self._connected.set()
+
+    @commands.Cog.listener()
+    async def on_disconnect(self) -> None:
+        self._connected.clear()
+
+    async def probe_gateway(self) -> ProbeResult:
+        """Heartbeat latency; waits a little for a connection in progress (the first round at start-up)."""
+        if not self._connected.is_set():
+            try:
+                async with asyncio.timeout(self.monitor.timeout / 2):
+                    await self._connected.wait()
+            except TimeoutError:
+                raise TransientError(GATEWAY, "not connected to the Discord gateway") from None
         latency = self.bot.latency
-        embed.add_field(name="Gateway", value=f"{latency * 1000:.0f} ms" if latency == latency else "n/a")
-        embed.add_field(name="Uptime", value=_duration(now - self.started_at))
-        embed.add_field(name="Database", value=f"{await services.db.size_bytes() / 1e6:.1f} MB")
-        await reply(interaction, embed=embed, ephemeral=True)
+        if not math.isfinite(latency):
+            return ProbeResult("degraded", "connected, no heartbeat acknowledged yet")
+        return ProbeResult("healthy", latency_ms=latency * 1000)
+
+    # --- alerts --------------------------------------------------------------------------------
+
+    async def _queue_alert(self, old: ServiceHealth | None, new: ServiceHealth) -> None:
+        """Called inside the request that changed the state: queue only, never wait for Discord."""
+        if not worth_alerting(old, new):
+            return
+        try:
+            self._alerts.put_nowait(alert_text(old, new, self.bot.settings.secrets()))
+        except asyncio.QueueFull:
+            log.warning("Health alert for %s dropped: %d alerts already waiting", new.service, MAX_QUEUED_ALERTS)
+
+    async def _post_alerts(self) -> None:
+        await self.bot.wait_until_ready()
+        while True:
+            await self._post(await self._alerts.get())
+
+    async def _post(self, text: str) -> None:
+        channel_id = self.bot.settings.health_alert_channel_id
+        assert channel_id is not None
+        try:
+            channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                log.warning("HEALTH_ALERT_CHANNEL_ID %s is not a text channel; alert not posted: %s", channel_id, text)
+                return
+            await channel.send(text, allowed_mentions=NO_MENTIONS)
+        except (discord.HTTPException, discord.InvalidData) as exc:
+            log.warning("Could not post a health alert to channel %s: %s", channel_id, exc)
+
+    # --- commands ------------------------------------------------------------------------------
+
+    @app_commands.command(name="health", description="Every service's state at a glance")
+    @app_commands.describe(refresh="Probe every service now instead of showing the last results")
+    @app_commands.default_permissions(administrator=True)
+    async def health(self, interaction: discord.Interaction, refresh: bool = False) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if refresh:
+            await self.monitor.run_once()
+        await reply(interaction, embed=await self.health_embed(), ephemeral=True)
+
+    async def health_embed(self) -> discord.Embed:
+        services = self.bot.services
+        stored = {h.service: h for h in await services.health.all()}
+        for name in self.monitor.services:  # never probed yet: still listed
+            stored.setdefault(name, ServiceHealth(name))
+        latency = self.bot.latency
+        now = time.time()
+        return health_embed(HealthReport(
+            rows=list(stored.values()), now=now, is_stale=lambda h: self.monitor.is_stale(h, now),
+            cache=await services.cache.stats(), usage=await services.llm.usage.for_day(),
+            uptime_s=now - self.started_at,
+            gateway_ms=latency * 1000 if self._connected.is_set() and math.isfinite(latency) else None,
+            database_bytes=await services.db.size_bytes(), interval=self.monitor.interval,
+            last_round_at=self.monitor.last_round_at, secrets=self.bot.settings.secrets()))
 
     @app_commands.command(name="cache-clear", description="Empty the cache, or one namespace of it")
     @app_commands.describe(namespace="Only this namespace (e.g. search:web); empty = everything")
     @app_commands.default_permissions(administrator=True)
     async def cache_clear(self, interaction: discord.Interaction, namespace: str | None = None) -> None:
         removed = await self.bot.services.cache.clear(namespace.strip() if namespace else None)
-        what = f"namespace `{namespace}`" if namespace else "the whole cache"
+        what = f"namespace `{discord.utils.escape_markdown(namespace)}`" if namespace else "the whole cache"
         log.info("%s cleared %s (%d entries)", interaction.user, what, removed)
         await reply(interaction, f"Cleared {what}: {removed} entries removed.", ephemeral=True)
 
@@ -91,20 +163,6 @@ class Admin(commands.Cog):
     async def _namespaces(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         names = await self.bot.services.cache.namespaces()
         return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
-
-
-def _colour(rows: list[ServiceHealth]) -> discord.Colour:
-    statuses = {h.status for h in rows}
-    if "down" in statuses:
-        return discord.Colour.red()
-    if "degraded" in statuses:
-        return discord.Colour.gold()
-    return discord.Colour.green()
-
-
-def _duration(seconds: float) -> str:
-    hours, rem = divmod(int(seconds), 3600)
-    return f"{hours}h {rem // 60}m" if hours else f"{rem // 60}m {rem % 60}s"
 
 
 async def setup(bot: Bot) -> None:

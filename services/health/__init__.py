@@ -1,5 +1,10 @@
-"""Background health monitoring of every service the bot talks to."""
+"""Background health monitoring of every service the bot talks to.
 
-from services.health.monitor import HealthMonitor, Probe, ProbeResult
+The probe registry (services.health.probes) is not imported here: it imports the service
+packages, and those import the probe types from services.health.monitor.
+"""
 
-__all__ = ["HealthMonitor", "Probe", "ProbeResult"]
+from services.health.history import HealthHistory
+from services.health.monitor import HealthMonitor, Probe, ProbeResult, RecordedProbe
+
+__all__ = ["HealthHistory", "HealthMonitor", "Probe", "ProbeResult", "RecordedProbe"]

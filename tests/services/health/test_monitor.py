@@ -9,9 +9,19 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from services.health.monitor import HealthHistory, HealthMonitor, Probe, ProbeResult, log_state_changes
+from services.errors import TransientError
+from services.health.monitor import (
+    HealthHistory,
+    HealthMonitor,
+    Probe,
+    ProbeResult,
+    RecordedProbe,
+    log_state_changes,
+    worth_alerting,
+)
 from services.http import request_json
-from services.storage import Database, HealthStore
+from services.resilience import CircuitBreaker
+from services.storage import Database, HealthStore, ServiceHealth
 
 
 class FlakyServer:
@@ -100,3 +110,194 @@ async def test_history_is_pruned(tmp_path):
     await monitor.run_once()
     assert len(await HealthHistory(db).recent("database")) == 1
     await db.close()
+
+
+# --- probe kinds, breakers, rounds, staleness, alerts filter ---------------------------------
+
+@pytest.fixture
+async def db(tmp_path):
+    database = await Database.open(tmp_path / "bot.db")
+    yield database
+    await database.close()
+
+
+def ok(detail: str | None = None, latency_ms: float | None = None):
+    async def check() -> ProbeResult:
+        return ProbeResult("healthy", detail, latency_ms)
+    return check
+
+
+async def test_breaker_probe_counts_failures_and_never_closes_an_open_circuit(db):
+    store = HealthStore(db)
+    breaker = CircuitBreaker(store, "tts:kokoro", failure_threshold=2, cooldown=3600)
+    failing = [True]
+
+    async def check() -> ProbeResult:
+        if failing[0]:
+            raise TransientError("tts:kokoro", "cannot connect to 127.0.0.1:9 (Connection refused)")
+        return ProbeResult("healthy", "4 voices")
+
+    monitor = HealthMonitor(store, HealthHistory(db), [Probe("tts:kokoro", check, breaker=breaker)],
+                            interval=60, timeout=1, history_days=7)
+    [first] = await monitor.run_once()
+    assert (first.status, first.consecutive_failures, breaker.state) == ("degraded", 1, "closed")
+    [second] = await monitor.run_once()
+    assert (second.status, second.circuit_state, breaker.state) == ("down", "open", "open")
+
+    failing[0] = False
+    [probed] = await monitor.run_once()
+    # reachable again, but the next real call is the trial: half-open, in memory and in the row alike
+    assert (probed.status, probed.circuit_state, breaker.state) == ("degraded", "half_open", "half_open")
+    assert probed.consecutive_failures == 2
+
+
+async def test_breaker_probe_success_on_a_closed_circuit_forgets_old_failures(db):
+    store = HealthStore(db)
+    breaker = CircuitBreaker(store, "rvc", failure_threshold=3, cooldown=30)
+    await breaker.record_failure("one bad request", latency_ms=5)
+    monitor = HealthMonitor(store, HealthHistory(db), [Probe("rvc", ok("2 models"), breaker=breaker)],
+                            interval=60, timeout=1, history_days=7)
+    [health] = await monitor.run_once()
+    assert (health.status, health.consecutive_failures, health.detail) == ("healthy", 0, "2 models")
+    assert breaker.failures == 0
+    [again] = await monitor.run_once()  # written every round, so it never looks stale
+    assert again.checked_at >= health.checked_at and len(await HealthHistory(db).recent("rvc")) == 2
+
+
+async def test_recorded_probe_rows_are_the_checks_own_with_history_added(db):
+    store = HealthStore(db)
+
+    async def router_probe() -> list:
+        return [await store.record_success("llm:ollama", 12, detail="models ok: llama3.2"),
+                await store.record_disabled("llm:openai", "not configured: set OPENAI_BASE_URL")]
+
+    monitor = HealthMonitor(store, HealthHistory(db),
+                            [RecordedProbe("llm", ("llm:ollama", "llm:openai"), router_probe)],
+                            interval=60, timeout=1, history_days=7)
+    results = await monitor.run_once()
+    assert [(h.service, h.status) for h in results] == [("llm:ollama", "healthy"), ("llm:openai", "disabled")]
+    stored = await store.get("llm:ollama")
+    assert stored is not None and stored.latency_ms == 12 and stored.consecutive_failures == 0
+    assert [s for s, _ in await HealthHistory(db).recent("llm:ollama")] == ["healthy"]
+    assert monitor.services == ["llm:ollama", "llm:openai"]
+
+
+async def test_recorded_probe_timeout_is_recorded_unless_the_check_owns_its_rows(db, caplog):
+    store = HealthStore(db)
+
+    async def hangs() -> list:
+        await asyncio.sleep(30)
+        return []
+
+    monitor = HealthMonitor(store, HealthHistory(db), [
+        RecordedProbe("search:wikipedia", ("search:wikipedia",), hangs),
+        RecordedProbe("llm", ("llm:ollama",), hangs, timeout=0.2, owns_timeout=True),
+    ], interval=60, timeout=0.2, history_days=7)
+    caplog.set_level(logging.WARNING, logger="services.health.monitor")
+    results = await asyncio.wait_for(monitor.run_once(), timeout=5)
+    assert [(h.service, h.status) for h in results] == [("search:wikipedia", "down")]
+    assert await store.get("llm:ollama") is None
+    assert any("llm did not finish within 0.2 s" in r.getMessage() for r in caplog.records)
+
+
+async def test_gateway_style_latency_and_slow_answer(db):
+    store = HealthStore(db)
+    monitor = HealthMonitor(store, HealthHistory(db), [
+        Probe("discord:gateway", ok(latency_ms=42.0)),
+        Probe("slow", ok(latency_ms=900.0)),
+    ], interval=60, timeout=1, history_days=7, slow_ms=500)
+    gateway, slow = await monitor.run_once()
+    assert (gateway.status, gateway.latency_ms) == ("healthy", 42.0)
+    assert (slow.status, slow.last_error) == ("degraded", "slow: 900 ms")
+
+
+async def test_a_crashing_probe_is_logged_and_does_not_hide_the_others(db, caplog):
+    async def buggy() -> ProbeResult:
+        raise KeyError("oops")
+
+    monitor = HealthMonitor(HealthStore(db), HealthHistory(db), [Probe("buggy", buggy), Probe("database", ok())],
+                            interval=60, timeout=1, history_days=7)
+    caplog.set_level(logging.ERROR, logger="services.health.monitor")
+    results = await monitor.run_once()
+    assert [h.service for h in results] == ["database"]
+    assert any("Health probe buggy crashed" in r.getMessage() for r in caplog.records)
+
+
+async def test_concurrent_rounds_are_one_round(db):
+    calls = 0
+    release = asyncio.Event()
+
+    async def check() -> ProbeResult:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return ProbeResult()
+
+    monitor = HealthMonitor(HealthStore(db), HealthHistory(db), [Probe("database", check)],
+                            interval=60, timeout=5, history_days=7)
+    first = asyncio.ensure_future(monitor.run_once())
+    second = asyncio.ensure_future(monitor.run_once())
+    await asyncio.sleep(0)
+    release.set()
+    assert await first == await second
+    assert calls == 1
+
+
+async def test_loop_probes_repeatedly_and_stops_cleanly(db):
+    rounds = asyncio.Condition()
+    count = 0
+
+    async def check() -> ProbeResult:
+        nonlocal count
+        async with rounds:
+            count += 1
+            rounds.notify_all()
+        return ProbeResult()
+
+    monitor = HealthMonitor(HealthStore(db), HealthHistory(db), [Probe("database", check)],
+                            interval=0.02, timeout=1, history_days=7)
+    monitor.start()
+    async with rounds:
+        await asyncio.wait_for(rounds.wait_for(lambda: count >= 3), timeout=5)
+    assert monitor.running
+    await monitor.stop()
+    assert not monitor.running and monitor.last_round_at is not None
+
+
+async def test_stale_means_a_previous_run_or_older_than_two_intervals(db):
+    now = [1_000_000.0]
+    monitor = HealthMonitor(HealthStore(db), HealthHistory(db), [], interval=60, timeout=1, history_days=7,
+                            clock=lambda: now[0])
+    assert monitor.is_stale(ServiceHealth("tts:kokoro", "healthy", checked_at=now[0] - 5))  # before start-up
+    now[0] += 10
+    assert not monitor.is_stale(ServiceHealth("tts:kokoro", "healthy", checked_at=now[0] - 1))
+    now[0] += 200
+    assert monitor.is_stale(ServiceHealth("tts:kokoro", "healthy", checked_at=now[0] - 121))
+    assert not monitor.is_stale(ServiceHealth("tts:kokoro", "healthy", checked_at=now[0] - 119))
+
+
+async def test_change_listeners_hear_probes_and_real_traffic_until_unsubscribed(db):
+    store = HealthStore(db)
+    monitor = HealthMonitor(store, HealthHistory(db), [Probe("database", ok())], interval=60, timeout=1,
+                            history_days=7)
+    heard: list[tuple[str | None, str]] = []
+
+    async def listener(old: ServiceHealth | None, new: ServiceHealth) -> None:
+        heard.append((old.status if old else None, new.status))
+
+    unsubscribe = monitor.on_change(listener)
+    await monitor.run_once()
+    await store.record_failure("database", "disk I/O error")  # real traffic, not a probe
+    unsubscribe()
+    await monitor.run_once()
+    assert heard == [(None, "healthy"), ("healthy", "down")]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    (None, "healthy", False), (None, "disabled", False), ("unknown", "healthy", False),
+    (None, "down", True), ("healthy", "degraded", True), ("degraded", "down", True), ("down", "healthy", True),
+    ("healthy", "healthy", False), ("down", "down", False), ("disabled", "healthy", False),
+])
+def test_worth_alerting(old, new, expected):
+    before = ServiceHealth("x", old) if old else None
+    assert worth_alerting(before, ServiceHealth("x", new)) is expected
