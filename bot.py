@@ -123,6 +123,9 @@ class Bot(commands.Bot):
         except discord.HTTPException as exc:
             log.error("Slash command sync failed (HTTP %s): %s; the old commands stay", exc.status, exc.text)
 
+    async def on_message(self, message: discord.Message) -> None:
+        """No prefix commands: messages go only to the cogs' listeners (chat answers mentions)."""
+
     async def on_ready(self) -> None:
         log.info("Connected as %s (%s) to %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))
 

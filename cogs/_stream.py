@@ -1,5 +1,9 @@
 """Streams a growing answer into Discord: first words at once, then edits at a bounded rate.
 
+`stream_answer` turns an LLM router stream into a StreamingReply (/chat, mentions and /ask all use
+it); what is not the model's text (a provider switch, a cut-off, /ask's sources) is an italic note
+after the answer and a blank line, or in a message of its own when the answer ends in a code block.
+
 The text is re-split on every flush (services.chat.splitter), so an answer that outgrows one message
 continues in new messages, and the final messages hold the whole answer exactly. Edits of one message
 are at least `interval` apart; discord.py's own rate-limit handling does the rest.
@@ -10,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Protocol
 
 import discord
 
 from cogs._ui import NO_MENTIONS
-from services.chat.splitter import DISCORD_LIMIT, render_chunks
+from services.chat.splitter import DISCORD_LIMIT, fence_state, render_chunks
+from services.llm import AllProvidersFailed, ChatResult, ProviderSwitch, RouterEvent, TextDelta
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +45,8 @@ class StreamingReply:
         self._interval = interval
         self._limit = limit
         self._clock = clock
-        self.text = ""
+        self.text = ""  # the answer only; a note from finish() is shown after it but kept apart
+        self._note = ""
         self.messages: list[Editable] = []
         self._shown: list[str] = []
         self._last_edit: list[float] = []
@@ -58,16 +66,20 @@ class StreamingReply:
     async def _pump(self) -> None:
         while True:
             await self._dirty.wait()
-            if self._last_edit:
-                wait = self._last_edit[-1] + self._interval - self._clock()
-                if wait > 0:
-                    await asyncio.sleep(wait)  # our own edit pacing, not a rate-limit workaround
+            await self._pace()
             self._dirty.clear()
             await self._flush()
 
+    async def _pace(self) -> None:
+        """Our own edit pacing (CHAT_STREAM_EDIT_INTERVAL), not a rate-limit workaround."""
+        if self._last_edit:
+            wait = self._last_edit[-1] + self._interval - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
     async def _flush(self) -> None:
         async with self._lock:
-            chunks = render_chunks(self.text, self._limit) or [""]
+            chunks = render_chunks(self.text + self._note, self._limit) or [""]
             for i, chunk in enumerate(chunks):
                 if i < len(self.messages):
                     if self._shown[i] != chunk:
@@ -89,8 +101,11 @@ class StreamingReply:
         self._last_edit[index] = self._clock()
         self.edits += 1
 
-    async def finish(self, final_text: str | None = None) -> None:
-        """Stop pacing and show exactly the final text (all of it)."""
+    async def finish(self, final_text: str | None = None, *, note: str = "") -> None:
+        """Stop pacing and show exactly the final text (all of it), then `note` after a blank line.
+
+        A note never lands inside the answer's open code block: then it goes in a message of its own.
+        """
         if self._task is not None:
             async with self._lock:  # let an edit in flight complete instead of cutting its request
                 self._task.cancel()
@@ -101,4 +116,79 @@ class StreamingReply:
             self._task = None
         if final_text is not None:
             self.text = final_text
+        if note and fence_state(self.text) is None:
+            self._note = ("\n\n" if self.text else "") + note
+            note = ""
+        final = render_chunks(self.text + self._note, self._limit)
+        if any(shown != new for shown, new in zip(self._shown, final, strict=False)):
+            await self._pace()  # the last edit keeps the interval too
         await self._flush()
+        if note:
+            self.messages.append(await self._send_next(note))
+            self._shown.append(note)
+            self._last_edit.append(self._clock())
+
+
+UNAVAILABLE = "The model backends are unavailable right now (admins: see /health)."
+CUT_OFF = "*The answer was cut off: the model backends failed.*"
+INTERRUPTED = "*Interrupted: the bot is restarting.*"
+EMPTY = "*The model returned an empty answer.*"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an answer ended: `text` is exactly what the model produced (notes excluded)."""
+
+    text: str
+    status: str  # complete | failed (cut off) | unavailable (no answer at all)
+    result: ChatResult | None = None
+
+
+def switch_note(switches: list[ProviderSwitch]) -> str:
+    """The one italic line that says the answer changed model mid-way (appended after the answer)."""
+    parts = [f"{s.from_provider} failed mid-answer, continued on {s.to_provider}:{s.to_model}" for s in switches]
+    return f"*({'; '.join(parts)})*"
+
+
+async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingReply, *, footer: str = "") -> Outcome:
+    """Show a router answer as it streams; the one place /chat, mentions and /ask render answers.
+
+    Notes (a provider switch, a cut-off, `footer`) follow the answer after a blank line, so the
+    answer itself stays exactly the model's text. On cancellation (shutdown) the partial answer is
+    marked as interrupted and the cancellation goes on.
+    """
+    switches: list[ProviderSwitch] = []
+    result: ChatResult | None = None
+    try:
+        async with aclosing(events) as stream:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    reply.feed(event.text)
+                elif isinstance(event, ProviderSwitch):
+                    switches.append(event)
+                else:
+                    result = event
+    except AllProvidersFailed as exc:
+        partial = exc.partial_text or reply.text
+        log.warning("No model could answer: %s", exc.cause)
+        if not partial:
+            await reply.finish(UNAVAILABLE)
+            return Outcome("", "unavailable")
+        notes = [switch_note(switches)] if switches else []
+        await reply.finish(partial, note="\n".join([*notes, CUT_OFF, *([footer] if footer else [])]))
+        return Outcome(partial, "failed")
+    except asyncio.CancelledError:
+        if reply.text:
+            try:
+                await reply.finish(reply.text, note=INTERRUPTED)
+            except discord.HTTPException as exc:
+                log.warning("Could not mark an interrupted answer: %s", exc)
+        raise
+    assert result is not None, "a router stream ends with a ChatResult or raises"
+    notes = [switch_note(switches)] if switches else []
+    if footer:
+        notes.append(footer)
+    if not result.text:
+        notes.insert(0, EMPTY)
+    await reply.finish(result.text, note="\n".join(notes))
+    return Outcome(result.text, "complete", result)

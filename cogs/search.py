@@ -1,4 +1,4 @@
-"""/search, /wiki and /urban: thin renderers over services.search."""
+"""/search, /wiki, /urban and /ask: thin renderers over services.search (and the LLM router for /ask)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from discord.ext import commands
 
 from bot import Bot
 from cogs._errors import describe_failure
-from cogs._ui import reply
+from cogs._stream import StreamingReply, stream_answer
+from cogs._ui import NO_MENTIONS, reply
+from services.chat.ask import gather_context
+from services.chat.context import load_system_prompt
 from services.errors import ServiceError
 from services.search import InvalidQuery, UrbanDefinition, WebResult, WikiSummary, clean_query
 
@@ -124,6 +127,7 @@ class Search(commands.Cog):
         self.bot = bot
         self.search = bot.services.search
         self.max_chars = bot.settings.search_max_query_chars
+        self.system_prompt = load_system_prompt(bot.settings.chat_system_prompt, bot.settings.chat_system_prompt_file)
 
     async def _clean(self, interaction: discord.Interaction, text: str) -> str | None:
         try:
@@ -186,6 +190,21 @@ class Search(commands.Cog):
         await reply(interaction, embed=urban_embed(definitions, 0), view=pager if len(definitions) > 1 else None)
         if len(definitions) > 1:
             pager.message = await interaction.original_response()
+
+    @app_commands.command(name="ask", description="Ask a question answered from fresh web and Wikipedia results")
+    @app_commands.describe(question="Your question")
+    async def ask(self, interaction: discord.Interaction, question: str) -> None:
+        if (text := await self._clean(interaction, question)) is None:
+            return
+        await interaction.response.defer(thinking=True)
+        context = await gather_context(self.search, text)
+        messages = context.messages(self.system_prompt, interaction.user.display_name)
+
+        async def send(content: str) -> discord.WebhookMessage:
+            return await interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS)
+
+        stream = StreamingReply(send, send, interval=self.bot.settings.chat_stream_edit_interval)
+        await stream_answer(self.bot.services.llm.stream(messages), stream, footer=context.footer())
 
 
 async def setup(bot: Bot) -> None:

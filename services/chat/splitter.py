@@ -77,8 +77,12 @@ def split_message(text: str, limit: int = DISCORD_LIMIT) -> list[Chunk]:
         prefix = open_fence + "\n" if open_fence else ""
         rest = text[pos:]
         if len(prefix) + len(rest) <= limit:
-            chunks.append(Chunk(rest, prefix))
-            break
+            # An answer that ends inside a code block (cut off, or still streaming) is shown closed.
+            after = fence_state(rest, open_fence)
+            suffix = _closing(after, rest) if after else ""
+            if len(prefix) + len(rest) + len(suffix) <= limit:
+                chunks.append(Chunk(rest, prefix, suffix))
+                break
         # Reserve room for a closing fence (newline + up to a long marker) in case the cut lands in a block.
         reserve = 1 + max(3, len(_marker(open_fence)) if open_fence else 3) + 8
         window = rest[: limit - len(prefix) - reserve]
