@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from services.redact import redact
+
 LLM_PROVIDERS = ("ollama", "openrouter", "openai")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 WEB_SEARCH_ENGINES = (
@@ -114,8 +116,8 @@ def _parse_url(optional: bool) -> Callable[[str, str], str]:
         value = raw.strip()
         if not value and optional:
             return ""
-        parts = urlsplit(value)
         try:
+            parts = urlsplit(value)  # raises on "http://[" and on netlocs that change under NFKC
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError:
             raise SettingsError(name, f"must be an http(s) URL with a valid port, got {raw!r}") from None
@@ -131,7 +133,7 @@ def _parse_url(optional: bool) -> Callable[[str, str], str]:
 def _parse_ids(name: str, raw: str) -> tuple[int, ...]:
     ids = []
     for part in _split_list(raw):
-        if not part.isdigit():
+        if not _is_number(part, 20):
             raise SettingsError(name, f"must be a comma-separated list of Discord ids (digits), got {part!r}")
         ids.append(int(part))
     return tuple(ids)
@@ -141,7 +143,7 @@ def _parse_optional_id(name: str, raw: str) -> int | None:
     raw = raw.strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if not _is_number(raw, 20):
         raise SettingsError(name, f"must be a Discord id (digits) or empty, got {raw!r}")
     return int(raw)
 
@@ -164,13 +166,14 @@ def _parse_budget(name: str, raw: str) -> tuple[tuple[str, int], ...]:
     raw = raw.strip()
     if not raw or raw == "0":
         return ()
-    if raw.isdigit():
+    if _is_number(raw, 18):
         return tuple((p, int(raw)) for p in LLM_PROVIDERS)
     budgets = []
     for part in _split_list(raw):
         provider, _, amount = part.partition(":")
         provider = provider.strip().lower()
-        if provider not in LLM_PROVIDERS or not amount.strip().isdigit():
+        amount = amount.strip()
+        if provider not in LLM_PROVIDERS or not _is_number(amount, 18):
             raise SettingsError(
                 name, f"must be a token count or provider:tokens pairs with provider in "
                 f"{', '.join(LLM_PROVIDERS)}; got {part!r}"
@@ -182,9 +185,21 @@ def _parse_budget(name: str, raw: str) -> tuple[tuple[str, int], ...]:
 def _parse_tz(name: str, raw: str) -> str:
     try:
         zoneinfo.ZoneInfo(raw.strip())
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a folder, name too long
         raise SettingsError(name, f"must be an IANA time zone such as UTC or Europe/Paris, got {raw!r}") from None
     return raw.strip()
+
+
+def _is_number(text: str, max_digits: int) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses, and ids have at most 20 digits."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except OSError:  # a name too long for the file system, a folder we may not read
+        return False
 
 
 def _split_list(raw: str) -> list[str]:
@@ -321,14 +336,19 @@ class Settings:
     voice_barge_in: bool = _field(True, "Voice", "Stop speaking when a member starts talking", _parse_bool)
 
     def public_items(self) -> list[tuple[str, str]]:
-        """(ENV_NAME, display value) pairs with secrets masked, for --check and logs."""
+        """(ENV_NAME, display value) pairs with secrets masked, for --check and logs.
+
+        Plain values are redacted too: a proxy's basic-auth password sits in a URL's userinfo, and a
+        key pasted into the wrong setting must not be printed either.
+        """
         items = []
+        secrets = self.secrets()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.metadata["spec"].secret:
                 shown = "(set, hidden)" if value else "(not set)"
             else:
-                shown = _display(value)
+                shown = redact(_display(value), secrets)
             items.append((f.name.upper(), shown))
         return items
 
@@ -391,9 +411,9 @@ def _check_combinations(s: Settings) -> None:
         raise SettingsError("OPENAI_BASE_URL", "must be set when LLM_PROVIDER=openai, e.g. https://api.openai.com/v1")
     if s.llm_first_token_timeout > s.llm_total_timeout:
         raise SettingsError("LLM_FIRST_TOKEN_TIMEOUT", "must not exceed LLM_TOTAL_TIMEOUT")
-    if s.chat_system_prompt_file and not Path(s.chat_system_prompt_file).is_file():
+    if s.chat_system_prompt_file and not _is_file(s.chat_system_prompt_file):
         raise SettingsError("CHAT_SYSTEM_PROMPT_FILE", f"must name a readable file, got {s.chat_system_prompt_file!r}")
-    if s.discord_ca_file and not Path(s.discord_ca_file).is_file():
+    if s.discord_ca_file and not _is_file(s.discord_ca_file):
         raise SettingsError("DISCORD_CA_FILE", f"must name a PEM file, got {s.discord_ca_file!r}")
     if s.discord_gateway_url and not s.discord_gateway_url.startswith(("ws://", "wss://")):
         raise SettingsError("DISCORD_GATEWAY_URL", f"must be a ws:// or wss:// URL, got {s.discord_gateway_url!r}")

@@ -19,20 +19,28 @@ from services.errors import PermanentError, ServiceError, TransientError, error_
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 
 
+def parse_json(data: str | bytes) -> Any:
+    """json.loads whose every failure is a ValueError: deep nesting ("[[[[...") raises RecursionError."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def error_message_from_body(body: bytes) -> str:
     """The human part of an error body: {"error": "..."}, {"error": {"message": ...}}, or the text."""
     text = body[:2000].decode("utf-8", "replace").strip()
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except ValueError:
         return text[:300] or "(empty body)"
     if isinstance(data, dict):
         err = data.get("error", data.get("detail", data.get("message")))
         if isinstance(err, dict):
             err = err.get("message") or err.get("code") or err
-        if err is not None:
+        if err is not None and str(err).strip():
             return str(err)[:300]
-    return text[:300]
+    return text[:300] or "(empty body)"
 
 
 async def read_limited(response: aiohttp.ClientResponse, service: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -98,6 +106,6 @@ async def request_json(session: aiohttp.ClientSession, method: str, url: str, *,
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise connection_error(service, exc) from exc
     try:
-        return json.loads(body)
+        return parse_json(body)
     except ValueError:
         raise TransientError(service, f"answer is not JSON: {body[:120]!r}") from None

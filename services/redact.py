@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 _PATTERNS = [
@@ -23,11 +25,29 @@ _PATTERNS = [
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Replace known secret values and secret-shaped substrings with ***."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, MASK)
+    forms = sorted({form for secret in secrets if secret and len(secret) >= 4 for form in _written_forms(secret)
+                    if len(form) >= 4}, key=len, reverse=True)
+    text = _mask(text, forms)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
+    return _mask(text, forms)
+
+
+def _written_forms(secret: str) -> set[str]:
+    """How a secret appears in text that leaves us: as is, percent-encoded in a URL, escaped in JSON or repr."""
+    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1]}
+
+
+def _mask(text: str, forms: list[str]) -> str:
+    # Longest first, so a secret that contains another is masked whole; repeated because the mask can
+    # rebuild a secret ("a" + "a***" -> "a***"). Each pass shortens the text, so this ends.
+    changed = True
+    while changed:
+        changed = False
+        for form in forms:
+            if form in text:
+                text, changed = text.replace(form, MASK), True
     return text
 
 

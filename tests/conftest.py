@@ -64,6 +64,22 @@ def env_value(value: Any) -> str:
 
 
 @pytest.fixture(scope="session")
+def piper_voice() -> Any:
+    """The bundled Piper voice, loaded once per run (~2 s): real offline speech for voice tests."""
+    from tests.fakes.engines import load_piper
+
+    return load_piper()
+
+
+@pytest.fixture(scope="session")
+def whisper_model() -> Any:
+    """The bundled Whisper tiny.en, loaded once per run: real offline transcription for voice tests."""
+    from tests.fakes.engines import load_whisper
+
+    return load_whisper()
+
+
+@pytest.fixture(scope="session")
 def discord_certificates(tmp_path_factory: pytest.TempPathFactory) -> TestCertificates:
     """One throwaway CA and 127.0.0.1 certificate for the whole run (the voice server's TLS)."""
     return make_certificates(tmp_path_factory.mktemp("discord-tls"))

@@ -9,6 +9,7 @@ back the answer unchanged.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 DISCORD_LIMIT = 2000
@@ -83,17 +84,65 @@ def split_message(text: str, limit: int = DISCORD_LIMIT) -> list[Chunk]:
             if len(prefix) + len(rest) + len(suffix) <= limit:
                 chunks.append(Chunk(rest, prefix, suffix))
                 break
-        # Reserve room for a closing fence (newline + up to a long marker) in case the cut lands in a block.
+        # Reserve room for a closing fence (newline + up to a long marker) in case the cut lands in a block;
+        # a fence opened inside the window may need more, so shrink until the message fits.
         reserve = 1 + max(3, len(_marker(open_fence)) if open_fence else 3) + 8
-        window = rest[: limit - len(prefix) - reserve]
-        cut = _best_cut(window)
-        body = rest[:cut]
-        after = fence_state(body, open_fence)
-        suffix = _closing(after, body) if after else ""
+        budget = max(1, limit - len(prefix) - reserve)
+        while True:
+            window = rest[:budget]
+            cut = _grapheme_safe(rest, _best_cut(window))
+            body = rest[:cut]
+            after = fence_state(body, open_fence)
+            suffix = _closing(after, body) if after else ""
+            overflow = len(prefix) + len(body) + len(suffix) - limit
+            if overflow <= 0 or budget == 1:
+                break
+            budget = max(1, min(budget, cut) - overflow)
         chunks.append(Chunk(body, prefix, suffix))
         pos += cut
-        open_fence = after
+        open_fence = _fit_fence(after, limit)
     return chunks
+
+
+def _fit_fence(fence: str | None, limit: int) -> str | None:
+    """A fence line short enough to reopen and close within one message.
+
+    A model can emit a 3,000-backtick fence or a huge info string; reopened as-is it would not fit
+    in any message. Past a quarter of the limit it is reopened as a plain fence of its kind.
+    """
+    if fence is None or len(fence) <= limit // 4:
+        return fence
+    marker = _marker(fence)
+    return marker[0] * min(len(marker), limit // 8)
+
+
+def _joins(before: str, after: str) -> bool:
+    """True when no user-perceived character boundary lies between the two (UAX #29, the common cases)."""
+    code = ord(after)
+    if after in "\u200d\ufe0e\ufe0f" or before == "\u200d" or (before, after) == ("\r", "\n"):
+        return True
+    if 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F:  # skin tones, emoji tag characters
+        return True
+    if unicodedata.category(after) in ("Mn", "Me", "Mc"):
+        return True
+    return unicodedata.combining(before) == 9 and after.isalpha()  # virama conjuncts (Indic scripts)
+
+
+def _is_regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+def _grapheme_safe(text: str, cut: int) -> int:
+    """Move a hard cut back so it does not split an emoji sequence, a flag, an accent or CRLF."""
+    start = cut
+    while 0 < cut < len(text) and _joins(text[cut - 1], text[cut]):
+        cut -= 1
+    if 0 < cut < len(text) and _is_regional(text[cut]) and _is_regional(text[cut - 1]):
+        run = 0
+        while cut - 1 - run >= 0 and _is_regional(text[cut - 1 - run]):
+            run += 1
+        cut -= run % 2
+    return cut if cut > 0 else start
 
 
 def render_chunks(text: str, limit: int = DISCORD_LIMIT) -> list[str]:

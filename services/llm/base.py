@@ -9,6 +9,7 @@ does not deliver its first token, stalls between tokens, or runs too long become
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
@@ -19,6 +20,7 @@ from typing import Literal
 from services.llm.errors import StreamTimeout
 
 Role = Literal["system", "user", "assistant"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,8 @@ class LLMProvider(ABC):
             else options.max_tokens,
         )
         raw = self._stream(list(messages), model or self.default_model, merged, timeouts)
-        return enforce_deadlines(raw, timeouts, self.service)
+        max_chars = (merged.max_tokens or DEFAULT_MAX_TOKENS) * MAX_CHARS_PER_TOKEN
+        return enforce_deadlines(enforce_length(raw, max_chars, messages), timeouts, self.service)
 
     async def chat(self, messages: Sequence[Message], *, model: str | None = None,
                    options: GenerationOptions | None = None, timeouts: Timeouts | None = None) -> Completion:
@@ -154,6 +157,32 @@ class LLMProvider(ABC):
     @abstractmethod
     async def probe(self, models: Sequence[str], *, timeout: float = 10.0) -> list[str]:
         """Check the server is reachable and accepts our key; return which of `models` it lacks."""
+
+
+# A server that ignores max_tokens (or streams forever) must not fill memory and the channel until the
+# total timeout: past this many characters per requested token the answer ends as if the server had
+# stopped at its limit. Real tokens average about 4 characters; 16 leaves room for long ones.
+MAX_CHARS_PER_TOKEN = 16
+DEFAULT_MAX_TOKENS = 4096
+
+
+async def enforce_length(events: AsyncIterator[ProviderEvent], max_chars: int,
+                         messages: Sequence[Message]) -> AsyncIterator[ProviderEvent]:
+    """Cut an answer longer than `max_chars`: its text so far, then StreamEnd("length")."""
+    produced = 0
+    try:
+        async for event in events:
+            if isinstance(event, TextDelta) and produced + len(event.text) > max_chars:
+                if rest := event.text[:max_chars - produced]:
+                    yield TextDelta(rest)
+                log.warning("Answer cut at %d characters: the server ignored the token limit", max_chars)
+                yield StreamEnd("length", Usage(estimate_prompt_tokens(messages), math.ceil(max_chars / 4), True))
+                return
+            if isinstance(event, TextDelta):
+                produced += len(event.text)
+            yield event
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 async def enforce_deadlines(events: AsyncIterator[ProviderEvent], timeouts: Timeouts,

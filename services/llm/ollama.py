@@ -6,7 +6,6 @@ A stream is complete only when its `"done": true` line arrives; an `{"error": ..
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
@@ -16,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from services.errors import ServiceError, TransientError
-from services.http import request, request_json
+from services.http import parse_json, request, request_json
 from services.llm.base import (
     GenerationOptions,
     LLMProvider,
@@ -88,12 +87,15 @@ class OllamaProvider(LLMProvider):
                     if not line.strip():
                         continue
                     data = _parse_line(line, self.service)
-                    content = (data.get("message") or {}).get("content") or ""
-                    if content:
+                    message = data.get("message")
+                    content = message.get("content") if isinstance(message, dict) else None
+                    if isinstance(content, str) and content:
                         produced.append(content)
                         yield TextDelta(content)
                     if data.get("done") is True:
-                        yield StreamEnd(data.get("done_reason") or "stop", _usage(data, messages, produced))
+                        reason = data.get("done_reason")
+                        reason = reason if isinstance(reason, str) and reason else "stop"
+                        yield StreamEnd(reason, _usage(data, messages, produced))
                         return
         except ServiceError as exc:
             raise refine(exc, connect_timeout=timeouts.connect) from exc.__cause__
@@ -117,7 +119,7 @@ class OllamaProvider(LLMProvider):
 
 def _parse_line(line: bytes, service: str) -> dict[str, Any]:
     try:
-        data = json.loads(line)
+        data = parse_json(line)
     except ValueError:
         raise StreamBroken(service, f"malformed line in stream: {line[:80]!r}") from None
     if not isinstance(data, dict):

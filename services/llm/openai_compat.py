@@ -9,7 +9,6 @@ event with an `error` object (OpenAI, OpenRouter, SGLang), `"object": "error"` (
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
@@ -18,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from services.errors import ServiceError, TransientError
-from services.http import request, request_json
+from services.http import parse_json, request, request_json
 from services.llm.base import (
     GenerationOptions,
     LLMProvider,
@@ -130,7 +129,7 @@ class _StreamState:
     def feed(self, event: SSEEvent) -> str:
         """The text of one event; raises for an error event or a malformed one."""
         try:
-            data = json.loads(event.data)
+            data = parse_json(event.data)
         except ValueError:
             raise StreamBroken(self.service, f"malformed event in stream: {event.data[:80]!r}") from None
         if not isinstance(data, dict):
@@ -146,7 +145,8 @@ class _StreamState:
             raise StreamBroken(self.service, "the model stopped with finish_reason \"error\"")
         if finish:
             self.finish_reason = str(finish)
-        content = (choice.get("delta") or {}).get("content")
+        delta = choice.get("delta")
+        content = delta.get("content") if isinstance(delta, dict) else None
         if isinstance(content, str) and content:
             self.parts.append(content)
             return content

@@ -18,19 +18,36 @@ MAX_LINE_BYTES = 1024 * 1024
 
 async def iter_lines(chunks: AsyncIterator[bytes], service: str,
                      max_line: int = MAX_LINE_BYTES) -> AsyncIterator[bytes]:
-    """Lines without their terminator; a final unterminated line is yielded too."""
-    buffer = b""
+    """Lines without their terminator; a final unterminated line is yielded too.
+
+    Any line longer than `max_line` raises, however the bytes were chunked; a long line trickled in
+    small chunks is only scanned when a chunk may end it, so it costs linear time, not quadratic.
+    """
+    buffer = bytearray()
     async for chunk in chunks:
+        may_end = buffer.endswith(b"\r") or b"\n" in chunk or b"\r" in chunk
         buffer += chunk
-        lines = buffer.splitlines(keepends=True)
-        # An unterminated tail, or a lone CR that may be the first half of CRLF, waits for more.
-        buffer = lines.pop() if lines and (lines[-1].endswith(b"\r") or not lines[-1].endswith(b"\n")) else b""
-        for line in lines:
-            yield line.rstrip(b"\r\n")
-        if len(buffer) > max_line:
-            raise StreamBroken(service, f"a line of the stream is longer than {max_line} bytes")
+        if may_end:
+            lines = bytes(buffer).splitlines(keepends=True)
+            # An unterminated tail, or a lone CR that may be the first half of CRLF, waits for more.
+            tail = lines.pop() if lines and (lines[-1].endswith(b"\r") or not lines[-1].endswith(b"\n")) else b""
+            buffer = bytearray(tail)
+            for line in lines:
+                yield _checked(line.rstrip(b"\r\n"), service, max_line)
+        if len(buffer) > max_line + 1:  # + 1: a CR waiting for its LF is not part of the line
+            raise _too_long(service, max_line)
     if buffer:
-        yield buffer.rstrip(b"\r\n")
+        yield _checked(bytes(buffer).rstrip(b"\r\n"), service, max_line)
+
+
+def _checked(line: bytes, service: str, max_line: int) -> bytes:
+    if len(line) > max_line:
+        raise _too_long(service, max_line)
+    return line
+
+
+def _too_long(service: str, max_line: int) -> StreamBroken:
+    return StreamBroken(service, f"a line of the stream is longer than {max_line} bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +61,11 @@ async def iter_sse(lines: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
     since the caller checks for its own end marker and a complete `data:` line is still data."""
     data: list[str] = []
     event = ""
+    first = True
     async for raw in lines:
         line = raw.decode("utf-8", "replace")
+        if first:  # WHATWG: one leading BOM is dropped, or the first field name would be "\ufeffdata"
+            line, first = line.removeprefix("\ufeff"), False
         if not line:
             if data:
                 yield SSEEvent("\n".join(data), event or "message")

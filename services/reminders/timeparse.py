@@ -131,7 +131,7 @@ class _Parser:
         self.check_tokens()
         try:
             result = self.expression()
-        except (OverflowError, ValueError):  # dates past year 9999
+        except (OverflowError, ValueError, OSError):  # past year 9999; OSError: fromtimestamp of a huge interval
             raise self.error("That is too far in the future.") from None
         if self.pos < len(self.tokens):
             raise self.error(f"I don't understand “{self.rest()}” in “{self.text}”.")

@@ -41,11 +41,12 @@ def clean_query(text: str, max_chars: int) -> str:
         category = unicodedata.category(char)
         if category == "Cc":
             kept.append(" ")  # newlines and tabs separate words
-        elif category == "Cf" and not _keep_format_char(text, index):
-            continue
+        elif (category == "Cf" and not _keep_format_char(text, index)) or category == "Cs":
+            continue  # lone surrogates (JSON allows "\ud800") cannot even be encoded for the request
         else:
             kept.append(char)
-    cleaned = _WHITESPACE.sub(" ", "".join(kept)).strip()
+    # Again after the removals: "e<ZWSP><U+0301>" only becomes composable once the ZWSP is gone.
+    cleaned = unicodedata.normalize("NFC", _WHITESPACE.sub(" ", "".join(kept)).strip())
     if not cleaned:
         raise InvalidQuery("Type something to search for.")
     if len(cleaned) > max_chars:

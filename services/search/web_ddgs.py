@@ -27,6 +27,7 @@ from services.errors import TransientError
 from services.search.base import WebResult, WebSearchBackend
 from services.search.errors import SearchRateLimited, SearchTimeout
 from services.search.ratelimit import SharedRateLimiter
+from services.search.urls import link_url
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,10 @@ class DdgsBackend(WebSearchBackend):
 def _parse(raw: list[dict[str, Any]], max_results: int) -> list[WebResult]:
     results = []
     for item in raw:
-        url = str(item.get("href") or "").strip()
-        if not url:
+        url = link_url(str(item.get("href") or ""))
+        if url is None:
             continue
-        results.append(WebResult(title=str(item.get("title") or url).strip(), url=url,
+        # One line: a newline in a title would break the link the cog puts it in.
+        results.append(WebResult(title=" ".join(str(item.get("title") or url).split()), url=url,
                                  snippet=str(item.get("body") or "").strip()))
     return results[:max_results]

@@ -10,6 +10,7 @@ from services.errors import PermanentError, TransientError
 from services.search.base import WebResult, WebSearchBackend
 from services.search.errors import SearchRateLimited
 from services.search.fetch import get_json
+from services.search.urls import link_url
 
 SERVICE = "search:web"
 _SAFESEARCH = {"off": "0", "moderate": "1", "on": "2"}
@@ -65,10 +66,11 @@ def _parse(data: Any, max_results: int) -> list[WebResult]:
         raise TransientError(SERVICE, "SearXNG answer has no results list")
     results = []
     for item in data.get("results", []):
-        if not isinstance(item, dict) or not item.get("url"):
+        url = link_url(str(item.get("url") or "")) if isinstance(item, dict) else None
+        if url is None:
             continue
-        url = str(item["url"])
-        results.append(WebResult(title=str(item.get("title") or url).strip(), url=url,
+        # One line: a newline in a title would break the link the cog puts it in.
+        results.append(WebResult(title=" ".join(str(item.get("title") or url).split()), url=url,
                                  snippet=str(item.get("content") or "").strip()))
     return results[:max_results]
 

@@ -27,11 +27,16 @@ class CacheStats:
 class Cache:
     """get/set/delete of JSON values by (namespace, key); hit and miss counts since start-up."""
 
-    def __init__(self, db: Database, *, max_entries: int = 100_000,
+    def __init__(self, db: Database, *, max_entries: int = 100_000, purge_interval: float = 300.0,
                  clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._max_entries = max_entries
         self._clock = clock
+        # A long-running bot must not keep expired rows, nor grow past max_entries, until its next
+        # restart: set() purges every purge_interval seconds and every max(100, max_entries/10) new rows.
+        self._purge_interval = purge_interval
+        self._next_purge = clock() + purge_interval
+        self._sets_since_purge = 0
         self.hits: Counter[str] = Counter()
         self.misses: Counter[str] = Counter()
 
@@ -59,6 +64,9 @@ class Cache:
             "created_at = excluded.created_at, expires_at = excluded.expires_at",
             (namespace, key, json.dumps(value, ensure_ascii=False, separators=(",", ":")), now, now + ttl),
         )
+        self._sets_since_purge += 1
+        if now >= self._next_purge or self._sets_since_purge >= max(100, self._max_entries // 10):
+            await self.purge_expired()
 
     async def delete(self, namespace: str, key: str) -> bool:
         return await self._db.execute(
@@ -72,6 +80,7 @@ class Cache:
 
     async def purge_expired(self) -> int:
         """Drop expired entries, then the soonest-expiring ones beyond max_entries."""
+        self._next_purge, self._sets_since_purge = self._clock() + self._purge_interval, 0
         removed = await self._db.execute("DELETE FROM cache WHERE expires_at <= ?", (self._clock(),))
         row = await self._db.fetchone("SELECT COUNT(*) FROM cache")
         excess = (row[0] if row else 0) - self._max_entries

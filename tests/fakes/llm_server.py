@@ -30,7 +30,7 @@ import json
 import re
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +83,7 @@ class FakeLLMServer:
     api_key: str | None = None
     openrouter: bool = False
     default: Reply = field(default_factory=Reply)
+    responder: Callable[[Any], Reply] | None = None  # builds the reply from the request body, after the queue
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -217,7 +218,7 @@ class FakeLLMServer:
         try:
             if dialect == "openai" and self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
                 return self._openai_error(401, "Incorrect API key provided.", "invalid_api_key")
-            reply = self._next_reply()
+            reply = self.responder(body) if self.responder and not self._replies else self._next_reply()
             if reply.headers_delay:
                 await asyncio.sleep(reply.headers_delay)
             if reply.status != 200:

@@ -114,6 +114,7 @@ class FakeServer:
         self._changed = asyncio.Condition()
         self.release = asyncio.Event()  # lets a held stream (Fault.hold_after) continue
         self.url = ""
+        self.port = 0  # set before entering to listen on a known port (a server "restarting" in place)
 
     def script(self, route: str, *faults: Fault) -> None:
         self._scripts[route].extend(faults)
@@ -132,10 +133,10 @@ class FakeServer:
     async def __aenter__(self) -> FakeServer:
         self._runner = web.AppRunner(self.app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{self.port}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -1,0 +1,136 @@
+"""Voice receive for discord.py 2.7.1, which only sends: a VoiceClient that also hears each member.
+
+Our own receiver rather than discord-ext-voice-recv: that package is a pre-release that must be
+pinned to an alpha, and it does not open DAVE frames, so on today's Discord (DAVE is mandatory) it
+hands out garbage. discord.py already has the pieces: a socket reader thread with listener callbacks,
+a websocket hook (SPEAKING maps SSRC -> user), the connection's secret key and its DAVE session. So
+this is small: transport decryption and RTP in services/voice/rtp.py, DAVE in services/voice/dave.py,
+opus decoding here, one decoder per SSRC. Audio from an SSRC nobody announced yet is held briefly
+and replayed once SPEAKING maps it; RTCP, video and undecryptable packets are counted and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
+
+import discord
+from discord import opus
+from discord.voice_state import VoiceConnectionState
+
+from services.voice.dave import FrameOpener
+from services.voice.rtp import OPUS_SILENCE, AudioPacket, Skip, parse_audio
+
+log = logging.getLogger(__name__)
+
+SPEAKING, CLIENT_DISCONNECT = 5, 13
+MAX_HELD_PACKETS = 50  # one second per unknown SSRC, until its SPEAKING arrives
+MAX_HELD_SSRCS = 32
+Sink = Callable[[int, bytes, float], None]  # (user id, 20 ms of 48 kHz stereo PCM, perf_counter())
+
+
+class ReceivingVoiceClient(discord.VoiceClient):
+    """`await channel.connect(cls=ReceivingVoiceClient)`, then `listen(sink)`; the sink runs on the loop."""
+
+    def __init__(self, client: discord.Client, channel: Any) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[int, int] = {}  # ssrc -> user id
+        self._held: dict[int, deque[AudioPacket]] = {}
+        self._decoders: dict[int, opus.Decoder] = {}
+        self._sink: Sink | None = None
+        self.opener = FrameOpener()
+        self.skipped: Counter[str] = Counter()
+        self.decoded = 0
+        super().__init__(client, channel)
+
+    def create_connection_state(self) -> VoiceConnectionState:
+        return VoiceConnectionState(self, hook=self._ws_hook)
+
+    # --- public -----------------------------------------------------------------------------------
+
+    def listen(self, sink: Sink) -> None:
+        if self._sink is None:
+            self._connection.add_socket_listener(self._on_datagram)
+        self._sink = sink
+
+    def stop_listening(self) -> None:
+        if self._sink is not None:
+            self._connection.remove_socket_listener(self._on_datagram)
+        self._sink = None
+
+    def user_for(self, ssrc: int) -> int | None:
+        return self._users.get(ssrc)
+
+    def send_keepalive(self) -> None:
+        """One opus silence frame: Discord forgets a UDP route that sends nothing for a minute."""
+        if self.is_connected() and not self.is_playing():
+            self.send_audio_packet(OPUS_SILENCE, encode=False)
+
+    # --- websocket (event loop) -------------------------------------------------------------------
+
+    async def _ws_hook(self, ws: Any, msg: dict[str, Any]) -> None:
+        op, data = msg.get("op"), msg.get("d") or {}
+        if op == SPEAKING and "ssrc" in data and "user_id" in data:
+            self._map(int(data["ssrc"]), int(data["user_id"]))
+        elif op == CLIENT_DISCONNECT and "user_id" in data:
+            self._forget(int(data["user_id"]))
+
+    def _map(self, ssrc: int, user_id: int) -> None:
+        with self._lock:
+            self._users[ssrc] = user_id
+            held = self._held.pop(ssrc, None)
+        for packet in held or ():
+            self._deliver(user_id, packet)
+
+    def _forget(self, user_id: int) -> None:
+        with self._lock:
+            for ssrc in [s for s, u in self._users.items() if u == user_id]:
+                del self._users[ssrc]
+                self._decoders.pop(ssrc, None)
+
+    # --- socket reader thread ---------------------------------------------------------------------
+
+    def _on_datagram(self, data: bytes) -> None:
+        key = self._connection.secret_key
+        if not key or self._sink is None:
+            return
+        result = parse_audio(bytes(key), data)
+        if isinstance(result, Skip):
+            self.skipped[result.name] += 1
+            if result is Skip.DECRYPT and self.skipped[result.name] in (1, 100):
+                log.debug("Dropped a voice packet that failed transport decryption")
+            return
+        with self._lock:
+            user_id = self._users.get(result.ssrc)
+            if user_id is None:
+                if result.ssrc not in self._held and len(self._held) >= MAX_HELD_SSRCS:
+                    self.skipped["UNKNOWN_SSRC_DROPPED"] += 1
+                    return
+                held = self._held.setdefault(result.ssrc, deque(maxlen=MAX_HELD_PACKETS))
+                held.append(result)
+                self.skipped["UNKNOWN_SSRC_HELD"] += 1
+                return
+        self._deliver(user_id, result)
+
+    def _deliver(self, user_id: int, packet: AudioPacket) -> None:
+        sink = self._sink
+        if sink is None or user_id == self.user.id:
+            return
+        state = self._connection
+        frame = self.opener.open(state.dave_session, state.dave_protocol_version, user_id, packet.opus)
+        with self._lock:
+            decoder = self._decoders.get(packet.ssrc)
+            if decoder is None:
+                decoder = self._decoders[packet.ssrc] = opus.Decoder()
+        try:
+            pcm = decoder.decode(frame, fec=False)
+        except opus.OpusError as exc:
+            self.skipped["OPUS"] += 1
+            log.debug("Could not decode an opus frame of user %s: %s", user_id, exc)
+            return
+        self.decoded += 1
+        self.loop.call_soon_threadsafe(sink, user_id, pcm, time.perf_counter())

@@ -1,0 +1,186 @@
+"""/join, /leave, /say and /voice: the bot in voice channels, talking and listening.
+
+Thin: the receive path is cogs/_voice_receive.py, a guild's live session cogs/_voice_session.py, and
+everything that needs no Discord (endpointing, sentences, the turn pipeline, settings) services/voice.
+Nothing is rejoined after a restart: sessions live only in memory, only the settings persist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import Bot
+from cogs._errors import describe_failure
+from cogs._ui import reply
+from cogs._voice_receive import ReceivingVoiceClient
+from cogs._voice_session import GuildVoiceSession
+from services.chat.memory import ConversationStore
+from services.errors import ServiceError
+from services.voice import EndpointConfig, GuildVoiceSettings, PcmQueue, VoiceConversation, VoiceSettingsStore
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 15.0
+MAX_SAY_CHARS = 1000
+
+
+class Voice(commands.Cog):
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        s = bot.settings
+        self.store = VoiceSettingsStore(bot.db, GuildVoiceSettings(
+            voice=s.kokoro_voice, speed=s.kokoro_speed, rvc=bool(s.rvc_model), listen=True))
+        self.memory = ConversationStore(bot.db)
+        self.endpoint = EndpointConfig(silence_ms=s.voice_silence_ms, max_utterance_s=s.voice_max_utterance_s)
+        self.sessions: dict[int, GuildVoiceSession] = {}
+        self._join_lock = asyncio.Lock()
+
+    async def cog_unload(self) -> None:
+        for guild_id in list(self.sessions):
+            await self._end(guild_id)
+
+    # --- commands -----------------------------------------------------------------------------------
+
+    @app_commands.command(name="join", description="Join your voice channel and talk with you there")
+    @app_commands.guild_only()
+    async def join(self, interaction: discord.Interaction) -> None:
+        member = interaction.user
+        voice = getattr(member, "voice", None)
+        if voice is None or voice.channel is None:
+            await reply(interaction, "Join a voice channel first, then use /join.", ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)
+        assert interaction.guild is not None
+        async with self._join_lock:
+            session = self.sessions.get(interaction.guild.id)
+            try:
+                if session is not None and session.vc.is_connected():
+                    if session.vc.channel.id != voice.channel.id:
+                        await session.vc.move_to(voice.channel, timeout=CONNECT_TIMEOUT)
+                else:
+                    if session is not None:
+                        await self._end(interaction.guild.id)
+                    await self._start(interaction.guild, voice.channel, interaction.channel_id)
+            except (TimeoutError, discord.ClientException, discord.HTTPException) as exc:
+                log.warning("Could not join voice channel %s: %s", voice.channel.id, exc)
+                await reply(interaction, "I couldn't connect to that voice channel. Try again in a moment.")
+                return
+        gs = self.sessions[interaction.guild.id].settings
+        listening = "I'm listening" if gs.listen and self.bot.services.stt is not None else "I'm not listening"
+        await reply(interaction, f"Joined **{voice.channel.name}**. {listening}; use /leave to send me away.")
+
+    @app_commands.command(name="leave", description="Leave the voice channel")
+    @app_commands.guild_only()
+    async def leave(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild is not None
+        if interaction.guild.id not in self.sessions:
+            await reply(interaction, "I'm not in a voice channel.", ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)
+        await self._end(interaction.guild.id)
+        await reply(interaction, "Left the voice channel.")
+
+    @app_commands.command(name="say", description="Say something in the voice channel")
+    @app_commands.describe(text="What to say (queued behind what is already playing)")
+    @app_commands.guild_only()
+    async def say(self, interaction: discord.Interaction, text: app_commands.Range[str, 1, MAX_SAY_CHARS]) -> None:
+        assert interaction.guild is not None
+        session = self.sessions.get(interaction.guild.id)
+        if session is None:
+            await reply(interaction, "I'm not in a voice channel: use /join first.", ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        try:
+            await session.conversation.say(text, session.settings)
+        except ServiceError as exc:
+            await reply(interaction, describe_failure(exc, "Text-to-speech"), ephemeral=True)
+            return
+        await reply(interaction, "🔊 Saying it.", ephemeral=True)
+
+    @app_commands.command(name="voice", description="Voice settings for this server (no options: show them)")
+    @app_commands.describe(voice="TTS voice (e.g. af_heart, or a mix af_bella+af_sky)", speed="Speaking speed",
+                           rvc="Convert the voice with RVC", listen="Listen and answer speech",
+                           text_channel="Channel for transcripts and text fallbacks")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def voice_settings(self, interaction: discord.Interaction, voice: str | None = None,
+                             speed: app_commands.Range[float, 0.25, 4.0] | None = None, rvc: bool | None = None,
+                             listen: bool | None = None, text_channel: discord.TextChannel | None = None) -> None:
+        assert interaction.guild is not None
+        if not (interaction.permissions.manage_guild or interaction.user.id in self.bot.settings.bot_owner_ids):
+            # default_permissions only hides the command; a server may override that default.
+            await reply(interaction, "Only members with Manage Server can change the voice settings.", ephemeral=True)
+            return
+        changes: dict[str, object] = {k: v for k, v in
+                                      {"voice": voice, "speed": speed, "rvc": rvc, "listen": listen}.items()
+                                      if v is not None}
+        if text_channel is not None:
+            changes["text_channel_id"] = text_channel.id
+        if rvc and self.bot.services.rvc is None:
+            await reply(interaction, "RVC is not configured on this bot (RVC_API_URL).", ephemeral=True)
+            return
+        if changes:
+            current = await self.store.update(interaction.guild.id, **changes)
+            session = self.sessions.get(interaction.guild.id)
+            if session is not None:
+                session.apply(current)
+        else:
+            current = await self.store.get(interaction.guild.id)
+        await reply(interaction, render_settings(current, changed=bool(changes)), ephemeral=True)
+
+    # --- events -----------------------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_voice_state_update(self, member: discord.Member, before: discord.VoiceState,
+                                    after: discord.VoiceState) -> None:
+        session = self.sessions.get(member.guild.id)
+        if session is None:
+            return
+        if self.bot.user is not None and member.id == self.bot.user.id and after.channel is None:
+            log.info("Disconnected from voice in guild %s", member.guild.id)
+            await self._end(member.guild.id)
+            return
+        session.check_alone()
+
+    # --- sessions -----------------------------------------------------------------------------------------
+
+    async def _start(self, guild: discord.Guild, channel: discord.abc.Connectable, text_channel_id: int | None) -> None:
+        vc = await channel.connect(cls=ReceivingVoiceClient, timeout=CONNECT_TIMEOUT, reconnect=True)
+        assert isinstance(vc, ReceivingVoiceClient)
+        gs = await self.store.get(guild.id)
+        s, services = self.bot.settings, self.bot.services
+
+        def conversation(queue: PcmQueue, output: GuildVoiceSession) -> VoiceConversation:
+            return VoiceConversation(llm=services.llm, tts=services.tts, stt=services.stt, rvc=services.rvc,
+                                     memory=self.memory, queue=queue, output=output,
+                                     system_prompt=s.chat_system_prompt + " You are talking in a voice call: "
+                                     "answer in short spoken sentences, without markdown.",
+                                     context_tokens=s.chat_context_tokens, max_tokens=s.llm_max_tokens)
+
+        session = GuildVoiceSession(vc, conversation_factory=conversation, settings=gs,
+                                    text_channel_id=text_channel_id, endpoint=self.endpoint,
+                                    barge_in=s.voice_barge_in, idle_timeout=s.voice_idle_timeout,
+                                    on_idle=lambda: self._end(guild.id))
+        self.sessions[guild.id] = session
+        session.start()
+
+    async def _end(self, guild_id: int) -> None:
+        session = self.sessions.pop(guild_id, None)
+        if session is not None:
+            await session.close()
+
+
+def render_settings(s: GuildVoiceSettings, *, changed: bool) -> str:
+    channel = f"<#{s.text_channel_id}>" if s.text_channel_id else "the channel /join was used in"
+    head = "Voice settings saved:" if changed else "Voice settings:"
+    return (f"{head}\n• voice: `{s.voice}`\n• speed: {s.speed:g}\n• RVC: {'on' if s.rvc else 'off'}\n"
+            f"• listening: {'on' if s.listen else 'off'}\n• transcripts and fallbacks: {channel}")
+
+
+async def setup(bot: Bot) -> None:
+    await bot.add_cog(Voice(bot))

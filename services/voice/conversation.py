@@ -1,0 +1,296 @@
+"""One voice channel's conversation: heard speech -> STT -> streamed LLM -> sentences -> TTS -> queue.
+
+Discord-free: the cog hands in utterances and an `Output` (post text in the linked channel, start the
+player). Latency comes from overlapping the stages: sentences are cut from the token stream as they
+complete, each is synthesized as soon as it exists and its PCM is queued while it is still being
+produced, so the first sentence plays before the model has finished and the next one is synthesized
+while the current one plays. Barge-in cancels the turn, empties the queue and stores what had been
+said as an interrupted answer. Failures degrade to text (TTS), one notice (STT), or an apology (LLM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from services.chat.memory import ConversationStore, Turn
+from services.errors import ServiceDisabled, ServiceError
+from services.llm import ChatResult, LLMRouter, Message, TextDelta
+from services.speech import STT, TTS, AudioClip, VoiceConverter
+from services.speech.audio import StreamConverter, to_discord
+from services.voice.endpoint import RATE, Utterance
+from services.voice.playback import PcmQueue
+from services.voice.sentences import SentenceCutter
+from services.voice.settings_store import GuildVoiceSettings
+
+log = logging.getLogger(__name__)
+
+STT_UNAVAILABLE = "Voice input is unavailable right now (speech recognition is down); type to me instead."
+LLM_APOLOGY = "Sorry, I can't answer right now: my language model is unavailable."
+
+
+class Output(Protocol):
+    """What the conversation needs from Discord."""
+
+    async def post(self, text: str) -> None:
+        """Send text to the linked text channel (transcripts and fallbacks)."""
+
+    def start_playback(self) -> None:
+        """Make sure the player is reading the queue."""
+
+
+@dataclass
+class TurnTimings:
+    """perf_counter() stamps of one turn, for logs and the latency benchmark."""
+
+    speech_end: float | None = None
+    heard: float | None = None  # endpointing decided the utterance was over
+    transcribed: float | None = None
+    llm_started: float | None = None  # the model was asked (history read, prompt built)
+    first_sentence: float | None = None
+    tts_started: float | None = None  # the first sentence went to TTS
+    first_pcm: float | None = None  # the first sentence's first PCM was queued
+    first_audio: float | None = None  # the player read the first frame of the answer
+
+
+@dataclass
+class TurnResult:
+    transcript: str = ""
+    answer: str = ""
+    spoken: list[str] = field(default_factory=list)
+    status: str = "complete"  # complete | interrupted | failed | ignored
+    degraded: str | None = None  # "tts" | "stt" | "llm" when a fallback was used
+    timings: TurnTimings = field(default_factory=TurnTimings)
+
+
+@dataclass
+class Speaker:
+    user_id: int
+    name: str
+
+
+class VoiceConversation:
+    """The conversation in one guild's voice channel; one turn at a time."""
+
+    def __init__(self, *, llm: LLMRouter, tts: TTS | None, stt: STT | None, rvc: VoiceConverter | None,
+                 memory: ConversationStore, queue: PcmQueue, output: Output, system_prompt: str,
+                 context_tokens: int = 3000, max_tokens: int | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.llm, self.tts, self.stt, self.rvc = llm, tts, stt, rvc
+        self.memory = memory
+        self.queue = queue
+        self.output = output
+        self.system_prompt = system_prompt
+        self.context_tokens = context_tokens
+        self.max_tokens = max_tokens
+        self._clock = clock
+        self._turn_lock = asyncio.Lock()
+        self._voice_lock = asyncio.Lock()  # one producer of audio at a time: /say waits for the answer, and back
+        self._current: asyncio.Task[TurnResult] | None = None
+        self._stt_notice_sent = False
+        self.last_result: TurnResult | None = None
+
+    # --- entry points -----------------------------------------------------------------------------
+
+    async def hear(self, utterance: Utterance, speaker: Speaker, scope_id: int,
+                   settings: GuildVoiceSettings) -> TurnResult:
+        """A member finished an utterance: transcribe it, then answer it."""
+        timings = TurnTimings(speech_end=utterance.speech_end_at, heard=utterance.ended_at)
+        if self.stt is None:
+            return await self._stt_down(timings, "no STT server is configured")
+        try:
+            transcript = await self.stt.transcribe(AudioClip(utterance.pcm, RATE, 2))
+        except ServiceError as exc:
+            return await self._stt_down(timings, str(exc))
+        timings.transcribed = self._clock()
+        self._stt_notice_sent = False
+        if not transcript:
+            log.debug("Nothing usable heard from %s (%s)", speaker.name, transcript.dropped)
+            return TurnResult(status="ignored", timings=timings)
+        await self.output.post(f"🎙️ **{speaker.name}:** {transcript.text}")
+        return await self.answer(transcript.text, speaker, scope_id, settings, timings=timings)
+
+    async def answer(self, text: str, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings, *,
+                     timings: TurnTimings | None = None) -> TurnResult:
+        """Answer `text` aloud (or in writing when TTS is down); returns when the turn is over."""
+        async with self._turn_lock:
+            task = asyncio.ensure_future(self._answer(text, speaker, scope_id, settings, timings or TurnTimings()))
+            self._current = task
+            try:
+                result = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                raise
+            finally:
+                self._current = None
+            self.last_result = result
+            return result
+
+    async def say(self, text: str, settings: GuildVoiceSettings) -> None:
+        """/say: speak `text` behind whatever is queued. Raises ServiceError when TTS fails."""
+        if self.tts is None:
+            raise ServiceDisabled("tts:kokoro", "KOKORO_API_URL is empty")
+        async with self._voice_lock:
+            generation = self.queue.open_segment()
+            try:
+                await self._speak(text, settings, generation, [])
+            finally:
+                self.queue.close_segment(generation)
+
+    def barge_in(self) -> bool:
+        """A member started talking over the bot: stop the answer and the audio. True if anything stopped."""
+        stopped = self.queue.clear() > 0
+        if self._current is not None and not self._current.done():
+            self._current.cancel()
+            stopped = True
+        return stopped
+
+    @property
+    def talking(self) -> bool:
+        return self.queue.busy or (self._current is not None and not self._current.done())
+
+    # --- the turn ---------------------------------------------------------------------------------
+
+    async def _answer(self, text: str, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings,
+                      timings: TurnTimings) -> TurnResult:
+        result = TurnResult(transcript=text, timings=timings)
+        history = await self.memory.recent(scope_id, self.context_tokens)
+        messages = [Message("system", self.system_prompt)]
+        messages += [Message("user" if t.role == "user" else "assistant", t.content,
+                             t.author_name if t.role == "user" else None) for t in history]
+        messages.append(Message("user", text, speaker.name))
+        await self.memory.add(scope_id, Turn("user", text, speaker.name, speaker.user_id))
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        parts: list[str] = []
+        speaker_task = asyncio.ensure_future(self._speak_sentences(sentences, settings, result))
+        try:
+            cutter = SentenceCutter()
+            timings.llm_started = self._clock()
+            async with aclosing(self.llm.stream(messages, max_tokens=self.max_tokens)) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        parts.append(event.text)
+                        for sentence in cutter.feed(event.text):
+                            self._first(timings, "first_sentence")
+                            sentences.put_nowait(sentence)
+                    elif isinstance(event, ChatResult):
+                        parts = [event.text]
+            for sentence in cutter.flush():
+                self._first(timings, "first_sentence")
+                sentences.put_nowait(sentence)
+            sentences.put_nowait(None)
+            await speaker_task
+        except asyncio.CancelledError:
+            speaker_task.cancel()
+            self.queue.clear()
+            result.status = "interrupted"
+            result.answer = "".join(parts)
+            said = " ".join(result.spoken) or result.answer
+            if said.strip():
+                await asyncio.shield(self.memory.add(scope_id, Turn("assistant", said, status="interrupted")))
+                await asyncio.shield(self.output.post(f"🔊 {said} … *(interrupted)*"))
+            log.info("Voice answer interrupted after %d sentence(s)", len(result.spoken))
+            return result
+        except ServiceError as exc:
+            speaker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await speaker_task
+            log.warning("Voice answer failed: the LLM is unavailable: %s", exc)
+            result.status, result.degraded = "failed", "llm"
+            result.answer = "".join(parts)
+            await self._apologize(settings)
+            return result
+        result.answer = "".join(parts).strip()
+        if result.answer:
+            await self.memory.add(scope_id, Turn("assistant", result.answer))
+        if result.degraded == "tts" and result.answer:
+            await self.output.post(result.answer)
+        elif result.spoken:
+            await self.output.post(f"🔊 {result.answer}")
+        timings.first_audio = timings.first_audio or self.queue.first_frame_at
+        return result
+
+    async def _speak_sentences(self, sentences: asyncio.Queue[str | None], settings: GuildVoiceSettings,
+                               result: TurnResult) -> None:
+        async with self._voice_lock:
+            await self._speak_all(sentences, settings, result)
+        if result.spoken:
+            await self.queue.wait_idle()
+            result.timings.first_audio = self.queue.first_frame_at
+
+    async def _speak_all(self, sentences: asyncio.Queue[str | None], settings: GuildVoiceSettings,
+                         result: TurnResult) -> None:
+        generation = self.queue.open_segment()
+        try:
+            while (sentence := await sentences.get()) is not None:
+                if result.degraded == "tts":
+                    continue
+                if self.tts is None:
+                    result.degraded = "tts"
+                    continue
+                try:
+                    await self._speak(sentence, settings, generation, result.spoken, result.timings)
+                except ServiceError as exc:
+                    log.warning("TTS failed; the answer goes to the text channel instead: %s", exc)
+                    result.degraded = "tts"
+        finally:
+            self.queue.close_segment(generation)
+
+    async def _speak(self, text: str, settings: GuildVoiceSettings, generation: int, spoken: list[str],
+                     timings: TurnTimings | None = None) -> None:
+        """Synthesize one sentence into the queue, starting playback with its first PCM."""
+        assert self.tts is not None
+        if timings is not None:
+            self._first(timings, "tts_started")
+        if settings.rvc and self.rvc is not None:
+            clip = await self.tts.synthesize(text, voice=settings.voice, speed=settings.speed)
+            try:
+                clip = await self.rvc.convert(clip)
+            except ServiceError as exc:
+                log.warning("RVC failed; playing the unconverted voice: %s", exc)
+            self._queue_pcm(to_discord(clip), generation, timings)
+        else:
+            converter = StreamConverter(self.tts.sample_rate, 1)
+            async with aclosing(self.tts.stream(text, voice=settings.voice, speed=settings.speed)) as chunks:
+                async for chunk in chunks:
+                    self._queue_pcm(converter.feed(chunk), generation, timings)
+            self._queue_pcm(converter.flush(), generation, timings)
+        spoken.append(text)
+
+    def _queue_pcm(self, pcm: bytes, generation: int, timings: TurnTimings | None) -> None:
+        if not pcm:
+            return
+        if not self.queue.push(pcm, generation):
+            raise asyncio.CancelledError  # barge-in cleared the queue under us
+        if timings is not None:
+            self._first(timings, "first_pcm")
+        self.output.start_playback()
+
+    async def _apologize(self, settings: GuildVoiceSettings) -> None:
+        if self.tts is not None:
+            try:
+                await self.say(LLM_APOLOGY, settings)
+                return
+            except ServiceError as exc:
+                log.warning("Could not speak the apology either: %s", exc)
+        await self.output.post(LLM_APOLOGY)
+
+    async def _stt_down(self, timings: TurnTimings, cause: str) -> TurnResult:
+        log.warning("Voice input unavailable: %s", cause)
+        if not self._stt_notice_sent:
+            self._stt_notice_sent = True
+            await self.output.post(STT_UNAVAILABLE)
+        return TurnResult(status="failed", degraded="stt", timings=timings)
+
+    def _first(self, timings: TurnTimings, name: str) -> None:
+        if getattr(timings, name) is None:
+            setattr(timings, name, self._clock())

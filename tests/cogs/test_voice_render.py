@@ -1,0 +1,26 @@
+"""What /voice shows, and the AudioSource that feeds discord.py's player from the queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cogs._voice_session import QueueSource
+from cogs.voice import render_settings
+from services.voice import GuildVoiceSettings, PcmQueue
+from services.voice.playback import FRAME_BYTES
+
+
+def test_settings_render_every_value_and_the_default_channel() -> None:
+    text = render_settings(GuildVoiceSettings("af_bella(0.7)+af_sky(0.3)", 0.75, True, False, 123), changed=True)
+    assert text.splitlines() == ["Voice settings saved:", "• voice: `af_bella(0.7)+af_sky(0.3)`", "• speed: 0.75",
+                                 "• RVC: on", "• listening: off", "• transcripts and fallbacks: <#123>"]
+    assert "the channel /join was used in" in render_settings(GuildVoiceSettings("a", 1, False, True), changed=False)
+
+
+async def test_queue_source_gives_pcm_frames_then_ends() -> None:
+    queue = PcmQueue(asyncio.get_running_loop())
+    source = QueueSource(queue)
+    assert not source.is_opus()
+    queue.push(b"\x01" * FRAME_BYTES)
+    assert source.read() == b"\x01" * FRAME_BYTES
+    assert source.read() == b""  # discord.py's player stops on an empty read

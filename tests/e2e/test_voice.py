@@ -1,0 +1,186 @@
+"""Voice end to end: the real bot on the emulator, a member speaking real speech (Piper), transcribed
+by real faster-whisper behind Whisper's API, answered by a local LLM server speaking Ollama's wire
+format, spoken by Piper behind Kokoro's API, and decoded by the emulator's voice server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from cogs.voice import Voice
+from tests.conftest import CLOSED_PORT_URL
+from tests.discord_emulator import DiscordEmulator
+from tests.discord_emulator.audio import duration, is_silence, rms
+from tests.fakes.engines import KOKORO_RATE, PiperKokoroServer, WhisperEngineServer, piper_sentences
+from tests.fakes.llm_server import FakeLLMServer, Reply
+
+pytestmark = pytest.mark.slow
+WHISPER_MODEL = "Systran/faster-whisper-tiny.en"
+QUESTION = "What is the capital of France?"
+
+
+@pytest.fixture
+async def kokoro(piper_voice: Any) -> AsyncIterator[PiperKokoroServer]:
+    async with PiperKokoroServer(piper_voice) as server:
+        yield server
+
+
+@pytest.fixture
+async def whisper(whisper_model: Any) -> AsyncIterator[WhisperEngineServer]:
+    async with WhisperEngineServer(whisper_model, model_name=WHISPER_MODEL) as server:
+        yield server
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeLLMServer]:
+    server = FakeLLMServer()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def voice_bot(bot_factory: Any, kokoro: PiperKokoroServer, whisper: WhisperEngineServer, llm: FakeLLMServer):
+    async def start(**overrides: Any) -> Any:
+        settings = {"kokoro_api_url": kokoro.url, "whisper_api_url": whisper.url, "whisper_model": WHISPER_MODEL,
+                    "ollama_host": llm.url, "ollama_model": "llama3.2:latest", "voice_silence_ms": 400,
+                    **overrides}
+        return await bot_factory(extensions=["cogs.voice"], **settings)
+    return start
+
+
+def speech(piper_voice: Any, text: str) -> bytes:
+    return b"".join(piper_sentences(piper_voice, text))
+
+
+async def joined(emu: DiscordEmulator, member: str = "alice") -> None:
+    """`member` sits in #Voice and uses /join from #general."""
+    await emu.join_voice(emu.member(member), emu.channel("Voice"))
+    inter = await emu.invoke(emu.member(member), emu.channel("general"), "join")
+    result = await inter.wait_done(timeout=10)
+    assert inter.acknowledged_after < 3
+    assert "Joined" in result.text, result.text
+    await emu.voice.wait_for_session(emu.guild.id, timeout=10)
+
+
+def cog(bot: Any) -> Voice:
+    voice = bot.get_cog("Voice")  # an instance of the module the bot loaded (discord.py may reload it)
+    assert voice is not None
+    return voice
+
+
+async def test_join_say_and_leave(voice_bot, emulator: DiscordEmulator, piper_voice) -> None:
+    bot = await voice_bot()
+    inter = await emulator.invoke(emulator.member("carol"), emulator.channel("general"), "join")
+    assert "Join a voice channel first" in (await inter.wait_done(timeout=5)).text
+    await joined(emulator)
+    text = "Hello there, this is the bot speaking."
+    expected = sum(len(c) for c in piper_sentences(piper_voice, text)) / 2 / KOKORO_RATE
+    inter = await emulator.invoke(emulator.member("alice"), emulator.channel("general"), "say", text=text)
+    result = await inter.wait_done(timeout=10)
+    assert inter.acknowledged_after < 3 and "Saying it" in result.text
+    session = cog(bot).sessions[emulator.guild.id]
+    pcm = await emulator.voice.wait_for_audio(emulator.guild.id, seconds=expected * 0.9, timeout=15)
+    await asyncio.wait_for(session.queue.wait_idle(), 10)
+    pcm = emulator.voice.received_pcm(emulator.guild.id)
+    assert expected - 0.1 < duration(pcm) < expected + 0.6, (duration(pcm), expected)
+    assert not is_silence(pcm) and rms(pcm) > 500
+
+    inter = await emulator.invoke(emulator.member("alice"), emulator.channel("general"), "leave")
+    assert "Left" in (await inter.wait_done(timeout=10)).text
+    assert emulator.guild.id not in cog(bot).sessions
+
+
+async def test_spoken_question_is_transcribed_answered_and_played_sentence_by_sentence(
+        voice_bot, emulator: DiscordEmulator, piper_voice, whisper, kokoro, llm) -> None:
+    first, second = "Paris is the capital of France.", "It is famous for the Eiffel Tower and good food."
+    llm.queue(Reply(text=f"{first} {second}", token_delay=0.15))
+    bot = await voice_bot()
+    await joined(emulator)
+    alice = emulator.member("alice")
+    await emulator.voice.speak(emulator.guild.id, alice.id, speech(piper_voice, QUESTION),
+                               sample_rate=KOKORO_RATE, channels=1)
+    await whisper.wait_for("transcribe", 1, timeout=10)
+    wav = whisper.last("transcribe").fields["file"].data
+    assert wav[:4] == b"RIFF" and len(wav) > 16_000  # the member's speech, not silence: > 0.5 s at 16 kHz
+    await llm.wait_for_chat_requests(1, timeout=10)
+    messages = llm.chat_requests[0].json["messages"]
+    assert "capital" in messages[-1]["content"].lower() and "france" in messages[-1]["content"].lower()
+    # The first sentence plays while the model is still writing the second.
+    await emulator.voice.wait_for_audio(emulator.guild.id, seconds=0.3, timeout=10)
+    assert llm.in_flight == 1, "the answer started playing only after the model finished"
+    expected = sum(len(c) for s in (first, second) for c in piper_sentences(piper_voice, s)) / 2 / KOKORO_RATE
+    await emulator.voice.wait_for_audio(emulator.guild.id, seconds=expected * 0.9, timeout=15)
+    assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == [first, second]
+    transcript = await emulator.wait_for_message(emulator.channel("general"),
+                                                 lambda m: "alice" in m.content.lower() and "France" in m.content, timeout=5)
+    assert "🎙️" in transcript.content
+    spoken = await emulator.wait_for_message(emulator.channel("general"), lambda m: m.content.startswith("🔊"),
+                                             timeout=15)  # posted once the answer has been played and stored
+    assert spoken.content == f"🔊 {first} {second}"
+    assert not cog(bot).sessions[emulator.guild.id].queue.busy
+    turns = await cog(bot).memory.recent(emulator.channel("Voice").id, 3000)
+    assert [(t.role, t.status) for t in turns] == [("user", "complete"), ("assistant", "complete")]
+    assert turns[1].content == f"{first} {second}"
+
+
+async def test_barge_in_stops_playback_and_records_the_answer_as_interrupted(
+        voice_bot, emulator: DiscordEmulator, piper_voice, llm) -> None:
+    long_answer = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 7))
+    llm.queue(Reply(text=long_answer), Reply(text="Okay.", first_token_delay=4))
+    bot = await voice_bot()
+    await joined(emulator)
+    guild_id, alice = emulator.guild.id, emulator.member("alice")
+    await emulator.voice.speak(guild_id, alice.id, speech(piper_voice, QUESTION), sample_rate=KOKORO_RATE,
+                               channels=1)
+    await emulator.voice.wait_for_audio(guild_id, seconds=1.0, timeout=15)
+    session = cog(bot).sessions[guild_id]
+    speaking = asyncio.create_task(emulator.voice.speak(guild_id, alice.id, speech(piper_voice, "Stop, please."),
+                                                        sample_rate=KOKORO_RATE, channels=1))
+    await emulator.wait_until(lambda: session.barge_ins == 1, timeout=5, message="a barge-in")
+    await emulator.wait_until(lambda: not session.queue.busy, timeout=2, message="playback to stop")
+    heard_at_stop = emulator.voice.guild(guild_id).pcm_bytes
+    await speaking
+    await llm.wait_for_chat_requests(2, timeout=10)  # the barge-in utterance was heard and is being answered
+    grown = (emulator.voice.guild(guild_id).pcm_bytes - heard_at_stop) / 192_000
+    assert grown < 0.3, f"{grown:.2f} s more audio after the barge-in"
+    full = sum(len(c) for c in piper_sentences(piper_voice, long_answer)) / 2 / KOKORO_RATE
+    assert heard_at_stop / 192_000 < full - 1
+    turns = await cog(bot).memory.recent(emulator.channel("Voice").id, 3000)
+    interrupted = [t for t in turns if t.status == "interrupted"]
+    assert len(interrupted) == 1 and interrupted[0].role == "assistant"
+    assert interrupted[0].content.startswith("This is sentence number 1")
+
+
+async def test_tts_down_posts_the_answer_as_text(voice_bot, emulator: DiscordEmulator, piper_voice, llm) -> None:
+    llm.queue(Reply(text="Paris is the capital of France."))
+    await voice_bot(kokoro_api_url=CLOSED_PORT_URL)
+    await joined(emulator)
+    await emulator.voice.speak(emulator.guild.id, emulator.member("alice").id, speech(piper_voice, QUESTION),
+                               sample_rate=KOKORO_RATE, channels=1)
+    answer = await emulator.wait_for_message(emulator.channel("general"),
+                                             lambda m: m.content == "Paris is the capital of France.", timeout=15)
+    assert answer.versions[0].allowed_mentions is not None
+    assert emulator.voice.guild(emulator.guild.id).pcm_bytes == 0
+
+
+async def test_stt_down_says_once_that_voice_input_is_unavailable(
+        voice_bot, emulator: DiscordEmulator, piper_voice, llm) -> None:
+    await voice_bot(whisper_api_url=CLOSED_PORT_URL)
+    await joined(emulator)
+    await emulator.voice.speak(emulator.guild.id, emulator.member("alice").id, speech(piper_voice, QUESTION),
+                               sample_rate=KOKORO_RATE, channels=1)
+    await emulator.wait_for_message(emulator.channel("general"),
+                                    lambda m: "Voice input is unavailable" in m.content, timeout=15)
+    assert not llm.chat_requests
+
+
+async def test_leaves_when_alone_for_the_idle_timeout(voice_bot, emulator: DiscordEmulator) -> None:
+    bot = await voice_bot(voice_idle_timeout=1)
+    await joined(emulator)
+    await emulator.leave_voice(emulator.member("alice"))
+    await emulator.wait_until(lambda: emulator.guild.id not in cog(bot).sessions and not bot.voice_clients,
+                              timeout=8, message="the bot to leave its empty channel")

@@ -1,0 +1,207 @@
+"""The turn pipeline with the real LLM router and speech clients against local servers speaking
+Ollama's, Kokoro's and Whisper's wire formats; a test player drains the queue at 10x real time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+
+from config.settings import load_settings
+from services.chat.memory import ConversationStore
+from services.llm import UsageStore, build_router
+from services.speech import build_speech
+from services.storage import Database, HealthStore
+from services.voice import GuildVoiceSettings, PcmQueue, Speaker, Utterance, VoiceConversation
+from services.voice.conversation import LLM_APOLOGY, STT_UNAVAILABLE
+from tests.conftest import CLOSED_PORT_URL, bot_test_env
+from tests.fakes.llm_server import FakeLLMServer, Reply
+from tests.fakes.rvc_servers import FakeRvcPython
+from tests.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, Fault
+
+SCOPE = 900
+ALICE = Speaker(1, "alice")
+GS = GuildVoiceSettings(voice="af_heart", speed=1.0, rvc=False, listen=True)
+
+
+@dataclass
+class Player:
+    """Output: records posts; 'plays' the queue 10x faster than real time on the loop."""
+
+    queue: PcmQueue | None = None
+    posts: list[str] = field(default_factory=list)
+    in_flight_at_first_play: list[int] = field(default_factory=list)
+    llm: FakeLLMServer | None = None
+    task: asyncio.Task[None] | None = None
+
+    async def post(self, text: str) -> None:
+        self.posts.append(text)
+
+    def start_playback(self) -> None:
+        if self.llm is not None and not self.in_flight_at_first_play:
+            self.in_flight_at_first_play.append(self.llm.in_flight)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._play())
+
+    async def _play(self) -> None:
+        assert self.queue is not None
+        while self.queue.read():  # noqa: ASYNC110 - paces a player (10x real time), waits on nothing
+            await asyncio.sleep(0.002)
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[tuple[FakeLLMServer, FakeKokoro, FakeOpenAIWhisper]]:
+    llm = FakeLLMServer()
+    await llm.start()
+    async with FakeKokoro() as kokoro, FakeOpenAIWhisper(("What is the capital of France?",)) as whisper:
+        yield llm, kokoro, whisper
+    await llm.close()
+
+
+@pytest.fixture
+async def make(tmp_path: Path, servers):  # type: ignore[no-untyped-def]
+    llm_server, kokoro, whisper = servers
+    db = await Database.open(tmp_path / "c.db")
+    session = aiohttp.ClientSession()
+    made: list[Player] = []
+
+    def build(*, tts_url: str | None = None, stt_url: str | None = None,
+              rvc_url: str = "") -> tuple[VoiceConversation, Player]:
+        env = {**bot_test_env(tmp_path / "c.db"), "OLLAMA_HOST": llm_server.url, "OLLAMA_MODEL": "llama3.2:latest",
+               "KOKORO_API_URL": tts_url or kokoro.url, "WHISPER_API_URL": stt_url or whisper.url,
+               "RVC_API_URL": rvc_url, "RVC_MODEL": "alice"}
+        settings = load_settings(env, require_token=False)
+        health = HealthStore(db)
+        router = build_router(settings, session, health=health, usage=UsageStore(db))
+        speech = build_speech(settings, session, None)
+        player = Player(llm=llm_server)
+        queue = PcmQueue(asyncio.get_running_loop())
+        player.queue = queue
+        made.append(player)
+        return VoiceConversation(llm=router, tts=speech.tts, stt=speech.stt, rvc=speech.rvc, memory=ConversationStore(db),
+                                 queue=queue, output=player, system_prompt="Be brief."), player
+
+    yield build
+    for player in made:
+        if player.task is not None:
+            player.task.cancel()
+    await session.close()
+    await db.close()
+
+
+def utterance() -> Utterance:
+    t = np.arange(48_000) / 48_000
+    mono = (np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2")
+    return Utterance(np.repeat(mono, 2).tobytes(), 0.0, 1.0, 1.6)
+
+
+async def test_the_first_sentence_plays_while_the_model_still_writes(make, servers) -> None:
+    llm, kokoro, _ = servers
+    first, second = "Paris is the capital of France.", "It has many museums and cafes."
+    llm.queue(Reply(text=f"{first} {second}", token_delay=0.05))
+    conversation, player = make()
+    result = await conversation.hear(utterance(), ALICE, SCOPE, GS)
+    assert result.status == "complete" and result.answer == f"{first} {second}"
+    assert player.in_flight_at_first_play == [1]
+    assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == [first, second]
+    assert all(r.json["stream"] and r.json["response_format"] == "pcm" for r in kokoro.requests)
+    t = result.timings
+    assert t.transcribed is not None and t.first_sentence is not None and t.first_pcm is not None
+    assert t.transcribed <= t.first_sentence <= t.first_pcm <= (t.first_audio or 0)
+    assert player.posts == ["🎙️ **alice:** What is the capital of France?", f"🔊 {first} {second}"]
+    sent = llm.chat_requests[0].json["messages"]
+    assert sent[0]["role"] == "system" and sent[-1]["content"] == "alice: What is the capital of France?"
+    turns = await conversation.memory.recent(SCOPE, 1000)
+    assert [(t.role, t.content) for t in turns] == [("user", "What is the capital of France?"),
+                                                    ("assistant", f"{first} {second}")]
+    # The next turn carries the history.
+    llm.queue(Reply(text="Yes, really."))
+    await conversation.answer("Really?", ALICE, SCOPE, GS)
+    roles = [m["role"] for m in llm.chat_requests[1].json["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+
+
+async def test_tts_down_posts_the_whole_answer_as_text(make, servers) -> None:
+    llm, _, _ = servers
+    llm.queue(Reply(text="Paris. It is in France, on the Seine."))
+    conversation, player = make(tts_url=CLOSED_PORT_URL)
+    result = await conversation.answer("Where is Paris?", ALICE, SCOPE, GS)
+    assert result.degraded == "tts" and result.status == "complete"
+    assert player.posts == ["Paris. It is in France, on the Seine."]
+    assert conversation.queue.frames_played == 0
+
+
+async def test_llm_down_gives_a_spoken_apology_or_a_written_one(make, servers) -> None:
+    llm, kokoro, _ = servers
+    llm.default = Reply(status=500, error="model crashed")
+    conversation, player = make()
+    result = await conversation.answer("Hello?", ALICE, SCOPE, GS)
+    assert result.status == "failed" and result.degraded == "llm"
+    assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == [LLM_APOLOGY]
+    assert player.posts == []
+    conversation, player = make(tts_url=CLOSED_PORT_URL)
+    await conversation.answer("Hello?", ALICE, SCOPE, GS)
+    assert player.posts == [LLM_APOLOGY]
+
+
+async def test_stt_down_says_so_once(make, servers) -> None:
+    llm, _, _ = servers
+    conversation, player = make(stt_url=CLOSED_PORT_URL)
+    for _ in range(3):
+        result = await conversation.hear(utterance(), ALICE, SCOPE, GS)
+        assert result.degraded == "stt"
+    assert player.posts == [STT_UNAVAILABLE]
+    assert not llm.chat_requests
+
+
+async def test_barge_in_stops_the_turn_and_remembers_it_as_interrupted(make, servers) -> None:
+    llm, _, _ = servers
+    llm.queue(Reply(text="One two three four five six. " * 8, token_delay=0.02))
+    conversation, player = make()
+    turn = asyncio.create_task(conversation.answer("Count.", ALICE, SCOPE, GS))
+    await asyncio.wait_for(conversation.queue.wait_audio(), 5)
+    assert conversation.talking and conversation.barge_in()
+    result = await asyncio.wait_for(turn, 5)
+    assert result.status == "interrupted" and result.spoken
+    assert conversation.queue.pending_bytes == 0
+    await asyncio.wait_for(conversation.queue.wait_idle(), 2)
+    turns = await conversation.memory.recent(SCOPE, 1000)
+    assert turns[-1].status == "interrupted" and turns[-1].content.startswith("One two three")
+    assert player.posts[-1].startswith("🔊 One two three") and player.posts[-1].endswith("*(interrupted)*")
+    assert not conversation.talking
+
+
+async def test_rvc_reworks_each_sentence_and_its_failure_keeps_the_plain_voice(make, servers) -> None:
+    llm, kokoro, _ = servers
+    llm.queue(Reply(text="First sentence is here. Second sentence is here."))
+    async with FakeRvcPython() as rvc:
+        conversation, _ = make(rvc_url=rvc.url)
+        rvc.script("convert", Fault(status=500, json_body={"detail": "model crashed"}),
+                   Fault(status=500, json_body={"detail": "model crashed"}))
+        result = await conversation.answer("Talk.", ALICE, SCOPE, replace(GS, rvc=True))
+        assert result.status == "complete" and len(result.spoken) == 2
+        speech = [r for r in kokoro.requests if r.route == "speech"]
+        assert [r.json["response_format"] for r in speech] == ["wav", "wav"]  # whole clips for RVC
+        assert rvc.count("convert") == 3  # the first sentence's conversion failed (with a retry), the second worked
+        assert conversation.queue.frames_played > 50
+
+
+async def test_say_queues_behind_what_is_already_playing(make, servers) -> None:
+    _, kokoro, _ = servers
+    conversation, _ = make()
+    texts = ("First thing to say.", "And a second, longer thing to say after it.")
+    kokoro.script("speech", Fault(hold_after=4800))
+    says = asyncio.gather(*(conversation.say(t, GS) for t in texts))
+    await asyncio.wait_for(conversation.queue.wait_audio(), 5)  # the first is playing, its synthesis held
+    assert kokoro.count("speech") == 1, "the second text was synthesized into the middle of the first"
+    kokoro.release.set()
+    await asyncio.wait_for(says, 5)
+    await asyncio.wait_for(conversation.queue.wait_idle(), 5)
+    assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == list(texts)
+    expected = sum(FakeKokoro.expected_seconds(t) for t in texts)
+    assert abs(conversation.queue.frames_played * 0.02 - expected) < 0.1

@@ -1,0 +1,89 @@
+"""The playback queue the player thread reads, and per-guild voice settings in SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from services.storage import Database
+from services.voice import GuildVoiceSettings, PcmQueue, VoiceSettingsStore
+from services.voice.playback import FRAME_BYTES, SILENCE
+
+DEFAULTS = GuildVoiceSettings(voice="af_heart", speed=1.0, rvc=False, listen=True)
+
+
+async def test_frames_come_out_in_order_and_a_short_tail_is_padded() -> None:
+    queue = PcmQueue(asyncio.get_running_loop())
+    queue.push(b"\x01" * (FRAME_BYTES + 100))
+    queue.push(b"\x02" * 100)
+    assert queue.read() == b"\x01" * FRAME_BYTES
+    assert queue.read() == (b"\x01" * 100 + b"\x02" * 100).ljust(FRAME_BYTES, b"\0")
+    assert queue.read() == b""
+    await asyncio.wait_for(queue.wait_idle(), 1)
+    assert queue.frames_played == 2
+
+
+async def test_an_open_segment_keeps_the_player_alive_with_silence() -> None:
+    queue = PcmQueue(asyncio.get_running_loop())
+    generation = queue.open_segment()
+    assert queue.busy and queue.read() == SILENCE
+    queue.push(b"\x03" * FRAME_BYTES, generation)
+    assert queue.read() == b"\x03" * FRAME_BYTES
+    await asyncio.wait_for(queue.wait_audio(), 1)
+    queue.close_segment(generation)
+    assert queue.read() == b""
+    await asyncio.wait_for(queue.wait_idle(), 1)
+
+
+async def test_clear_drops_everything_and_refuses_late_pushes_of_the_old_generation() -> None:
+    queue = PcmQueue(asyncio.get_running_loop())
+    old = queue.open_segment()
+    queue.push(bytes(FRAME_BYTES * 10), old)
+    assert queue.clear() == FRAME_BYTES * 10
+    assert not queue.push(b"\x01" * FRAME_BYTES, old)
+    queue.close_segment(old)  # ignored: that segment is gone
+    assert queue.read() == b""
+    await asyncio.wait_for(queue.wait_idle(), 1)
+    new = queue.open_segment()
+    assert queue.push(b"\x01" * FRAME_BYTES, new)
+
+
+async def test_a_reader_thread_and_the_loop_agree_on_idleness() -> None:
+    queue = PcmQueue(asyncio.get_running_loop())
+    total = 200
+    got: list[bytes] = []
+
+    def player() -> None:
+        while len(got) < total:
+            frame = queue.read()
+            if frame and frame != SILENCE:
+                got.append(frame)
+
+    thread = threading.Thread(target=player)
+    generation = queue.open_segment()
+    thread.start()
+    for i in range(total):
+        queue.push(bytes([i % 250 + 1]) * FRAME_BYTES, generation)
+        await asyncio.sleep(0)
+    queue.close_segment(generation)
+    await asyncio.to_thread(thread.join, 5)
+    await asyncio.wait_for(queue.wait_idle(), 2)
+    assert [f[0] for f in got] == [i % 250 + 1 for i in range(total)]
+
+
+async def test_settings_default_then_persist_across_a_reopen(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "v.db")
+    store = VoiceSettingsStore(db, DEFAULTS)
+    assert await store.get(1) == DEFAULTS
+    changed = await store.update(1, voice="af_bella+af_sky", speed=1.25, listen=False, text_channel_id=42)
+    assert changed == GuildVoiceSettings("af_bella+af_sky", 1.25, False, False, 42)
+    assert (await store.update(1, rvc=True)).voice == "af_bella+af_sky"
+    assert await store.get(2) == DEFAULTS
+    await db.close()
+    db = await Database.open(tmp_path / "v.db")
+    store = VoiceSettingsStore(db, DEFAULTS)
+    assert await store.get(1) == GuildVoiceSettings("af_bella+af_sky", 1.25, True, False, 42)
+    await store.reset(1)
+    assert await store.get(1) == DEFAULTS
+    await db.close()
