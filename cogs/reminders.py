@@ -17,7 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
-from cogs._ui import reply
+from cogs._ui import OwnerPager, reply
 from services.reminders import DeliveryResult, DueReminder, Reminder, ReminderError, ReminderPage, lateness_note
 
 log = logging.getLogger(__name__)
@@ -103,46 +103,24 @@ def list_embed(page: ReminderPage) -> discord.Embed:
     return embed
 
 
-class ReminderPager(discord.ui.View):
+class ReminderPager(OwnerPager):
     """Previous/next through /reminders; the list is re-read on each click, so it stays current."""
 
     def __init__(self, cog: Reminders, owner_id: int, page: ReminderPage) -> None:
-        super().__init__(timeout=300)
+        super().__init__(owner_id)
         self.cog = cog
-        self.owner_id = owner_id
         self.page = page
-        self.message: discord.InteractionMessage | None = None
-        self._sync()
+        self.sync()
 
-    def _sync(self) -> None:
-        self.previous.disabled = self.page.page <= 1
-        self.next.disabled = self.page.page >= self.page.pages
+    def at_start(self) -> bool:
+        return self.page.page <= 1
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
-            return True
-        await interaction.response.send_message("Only the person who asked can page through these.", ephemeral=True)
-        return False
+    def at_end(self) -> bool:
+        return self.page.page >= self.page.pages
 
-    async def _show(self, interaction: discord.Interaction, step: int) -> None:
+    async def turn(self, step: int) -> discord.Embed:
         self.page = await self.cog.service.list_pending(self.owner_id, page=self.page.page + step)
-        self._sync()
-        await interaction.response.edit_message(embed=list_embed(self.page), view=self)
-
-    @discord.ui.button(label="◀ Previous", style=discord.ButtonStyle.secondary)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._show(interaction, -1)
-
-    @discord.ui.button(label="Next ▶", style=discord.ButtonStyle.secondary)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._show(interaction, +1)
-
-    async def on_timeout(self) -> None:
-        if self.message is not None:
-            try:
-                await self.message.edit(view=None)
-            except discord.HTTPException as exc:
-                log.debug("Could not remove the reminder pager: %s", exc)
+        return list_embed(self.page)
 
 
 def _can_post_here(interaction: discord.Interaction) -> bool:

@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot import Bot
 from cogs._errors import describe_failure
 from cogs._stream import StreamingReply, stream_answer
-from cogs._ui import NO_MENTIONS, reply
+from cogs._ui import NO_MENTIONS, OwnerPager, reply
 from services.chat.ask import gather_context
 from services.chat.context import load_system_prompt
 from services.errors import ServiceError
@@ -80,46 +80,24 @@ def channel_allows_nsfw(channel: object) -> bool:
     return bool(getattr(channel, "is_nsfw", lambda: False)())
 
 
-class UrbanPager(discord.ui.View):
+class UrbanPager(OwnerPager):
     """Prev/next through the definitions; only the person who asked can page."""
 
     def __init__(self, definitions: list[UrbanDefinition], owner_id: int) -> None:
-        super().__init__(timeout=300)
+        super().__init__(owner_id)
         self.definitions = definitions
-        self.owner_id = owner_id
         self.index = 0
-        self.message: discord.InteractionMessage | None = None
-        self._sync()
+        self.sync()
 
-    def _sync(self) -> None:
-        self.previous.disabled = self.index == 0
-        self.next.disabled = self.index >= len(self.definitions) - 1
+    def at_start(self) -> bool:
+        return self.index == 0
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
-            return True
-        await interaction.response.send_message("Only the person who asked can page through these.", ephemeral=True)
-        return False
+    def at_end(self) -> bool:
+        return self.index >= len(self.definitions) - 1
 
-    async def _show(self, interaction: discord.Interaction, step: int) -> None:
+    async def turn(self, step: int) -> discord.Embed:
         self.index = max(0, min(len(self.definitions) - 1, self.index + step))
-        self._sync()
-        await interaction.response.edit_message(embed=urban_embed(self.definitions, self.index), view=self)
-
-    @discord.ui.button(label="◀ Previous", style=discord.ButtonStyle.secondary)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._show(interaction, -1)
-
-    @discord.ui.button(label="Next ▶", style=discord.ButtonStyle.secondary)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._show(interaction, +1)
-
-    async def on_timeout(self) -> None:
-        if self.message is not None:
-            try:
-                await self.message.edit(view=None)
-            except discord.HTTPException as exc:
-                log.debug("Could not remove the urban pager: %s", exc)
+        return urban_embed(self.definitions, self.index)
 
 
 class Search(commands.Cog):
