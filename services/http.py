@@ -96,15 +96,23 @@ async def request(session: aiohttp.ClientSession, method: str, url: str, *, serv
         raise connection_error(service, exc) from exc
 
 
+async def request_bytes(session: aiohttp.ClientSession, method: str, url: str, *, service: str,
+                        timeout: aiohttp.ClientTimeout | float | None = None,
+                        max_bytes: int = DEFAULT_MAX_BYTES, **kwargs: Any) -> bytes:
+    """A whole body, bounded in size, with a cut or stalled read as a typed transient error."""
+    async with request(session, method, url, service=service, timeout=timeout, **kwargs) as response:
+        try:
+            return await read_limited(response, service, max_bytes)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise connection_error(service, exc) from exc
+
+
 async def request_json(session: aiohttp.ClientSession, method: str, url: str, *, service: str,
                        timeout: aiohttp.ClientTimeout | float | None = None,
                        max_bytes: int = DEFAULT_MAX_BYTES, **kwargs: Any) -> Any:
     """A whole JSON answer, bounded in size; malformed JSON is a transient error (proxies, restarts)."""
-    async with request(session, method, url, service=service, timeout=timeout, **kwargs) as response:
-        try:
-            body = await read_limited(response, service, max_bytes)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise connection_error(service, exc) from exc
+    body = await request_bytes(session, method, url, service=service, timeout=timeout, max_bytes=max_bytes,
+                               **kwargs)
     try:
         return parse_json(body)
     except ValueError:

@@ -18,7 +18,7 @@ import aiohttp
 
 from services.errors import PermanentError, ServiceError, TransientError
 from services.health.monitor import ProbeResult
-from services.http import connection_error, read_limited, request, request_json
+from services.http import request_bytes, request_json
 from services.speech import audio
 from services.speech.audio import AudioClip, AudioFormatError
 from services.speech.base import VoiceConverter
@@ -79,12 +79,8 @@ class RvcPythonConverter(VoiceConverter):
         self._prepared = True
 
     async def _post_convert(self, payload: dict[str, str]) -> AudioClip:
-        async with request(self._session, "POST", f"{self._base}/convert", service=SERVICE,
-                           timeout=self._timeout, headers=self._headers, json=payload) as response:
-            try:
-                data = await read_limited(response, SERVICE, MAX_AUDIO_BYTES)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                raise connection_error(SERVICE, exc) from exc
+        data = await request_bytes(self._session, "POST", f"{self._base}/convert", service=SERVICE,
+                                   timeout=self._timeout, headers=self._headers, max_bytes=MAX_AUDIO_BYTES, json=payload)
         try:
             return audio.wav_decode(data)
         except AudioFormatError as exc:

@@ -24,7 +24,7 @@ import aiohttp
 
 from services.errors import PermanentError, ServiceError, TransientError
 from services.health.monitor import ProbeResult
-from services.http import connection_error, read_limited, request, request_json
+from services.http import request_bytes, request_json
 from services.speech import audio
 from services.speech.audio import AudioClip, AudioFormatError
 from services.speech.base import VoiceConverter
@@ -126,12 +126,8 @@ class RvcWebUIConverter(VoiceConverter):
         return paths[0]
 
     async def _download(self, location: str) -> AudioClip:
-        async with request(self._session, "GET", f"{self._base}/file={location}", service=SERVICE,
-                           timeout=self._timeout, headers=self._headers) as response:
-            try:
-                data = await read_limited(response, SERVICE, MAX_AUDIO_BYTES)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                raise connection_error(SERVICE, exc) from exc
+        data = await request_bytes(self._session, "GET", f"{self._base}/file={location}", service=SERVICE,
+                                   timeout=self._timeout, headers=self._headers, max_bytes=MAX_AUDIO_BYTES)
         try:
             return audio.wav_decode(data)
         except AudioFormatError as exc:
