@@ -1,6 +1,6 @@
 """Soak: steady mixed traffic for a long time; the bot's memory, descriptors, tasks and database stay flat.
 
-Run: .venv/bin/python bench/soak.py [--minutes 30] [--rate 2] [--members 50] [--every 30]
+Run: .venv/bin/python bench/soak.py [--minutes 30] [--rate 2] [--members 50] [--every 30] [--keep-minutes M] [--warmup 10]
 
 The bot runs ALONE in a child process (this script with --child): the real Bot with the text cogs,
 plus a probe that prints, every --every seconds, its resident memory, open file descriptors, live
@@ -9,6 +9,10 @@ Discord emulator (tests/discord_emulator) and the fake LLM/search servers (tests
 `--rate` prompts a second, a rotating mix of /chat, /ask, /search, /wiki, /remind and mentions
 (tests/hardening/traffic.py), checking that each is answered. At the end it prints the samples and
 compares the first and the last fifth of the run. Not run by CI.
+
+With `--keep-minutes M` every kind of history (chat turns, finished reminders, health history, cached
+answers) is kept M minutes instead of days, so the database reaches its steady-state size within the
+run and "flat" can be checked; without it the tables grow with the history the defaults keep.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +111,18 @@ def db_bytes(path: Path, suffix: str = "") -> int:
     return file.stat().st_size if file.exists() else 0
 
 
+def compare(samples: list[dict[str, Any]], label: str) -> None:
+    """Median of the first fifth of `samples` against the last fifth, for each measure."""
+    fifth = max(1, len(samples) // 5)
+    print(f"{label}: first fifth against last fifth (medians)")
+    for name, scale, unit in (("rss", 2**20, "MiB"), ("fds", 1, ""), ("tasks", 1, ""), ("db", 1024, "KiB"),
+                              ("wal", 1024, "KiB"), ("store", 1024, "KiB"), ("lag_p99", 1e-3, "ms")):
+        first = statistics.median(s[name] for s in samples[:fifth]) / scale
+        last = statistics.median(s[name] for s in samples[-fifth:]) / scale
+        ratio = last / first if first else float("nan")
+        print(f"  {name:8s} {first:9.1f} {unit:3s} -> {last:9.1f} {unit:3s}  ratio {ratio:5.2f}")
+
+
 async def parent(args: argparse.Namespace) -> int:
     from tests.conftest import bot_test_env, env_value
     from tests.discord_emulator import DiscordEmulator
@@ -127,10 +144,16 @@ async def parent(args: argparse.Namespace) -> int:
     env = {**bot_test_env(database), **emu.bot_env(),
            **{k.upper(): env_value(v) for k, v in service_env(llm, search, log_level="WARNING").items()},
            "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    if args.keep_minutes:
+        days = str(args.keep_minutes / 1440)
+        env.update(CHAT_HISTORY_DAYS=days, REMINDER_HISTORY_DAYS=days, HEALTH_HISTORY_DAYS=days,
+                   API_CACHE_TTL=str(args.keep_minutes * 60),
+                   WIKIPEDIA_CACHE_TTL=str(args.keep_minutes * 60), URBAN_CACHE_TTL=str(args.keep_minutes * 60))
     proc = await asyncio.create_subprocess_exec(sys.executable, __file__, "--child", "--every", str(args.every),
                                                 env=env, cwd=work, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.STDOUT)
     samples: list[dict[str, Any]] = []
+    tail: deque[str] = deque(maxlen=20)  # the bot's last lines, shown if it does not start
     ready = asyncio.Event()
     began = time.monotonic()
 
@@ -138,9 +161,11 @@ async def parent(args: argparse.Namespace) -> int:
         assert proc.stdout is not None
         async for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
+            tail.append(line)
             if line.startswith(STATS):
                 sample = {"t": time.monotonic() - began, **json.loads(line[len(STATS):]),
                           "db": db_bytes(database), "wal": db_bytes(database, "-wal"),
+                          "store": db_bytes(database) + db_bytes(database, "-wal"),
                           "rows": table_sizes(database) if database.exists() else {}}
                 samples.append(sample)
                 print(f"{sample['t'] / 60:6.1f} min  rss {sample['rss'] / 2**20:6.1f} MiB  fds {sample['fds']:3d}  "
@@ -154,13 +179,24 @@ async def parent(args: argparse.Namespace) -> int:
                 print("bot:", line, flush=True)
 
     reader = asyncio.create_task(read())
-    await asyncio.wait_for(ready.wait(), 60)
+    exited = asyncio.ensure_future(proc.wait())
+    await asyncio.wait({exited, asyncio.ensure_future(ready.wait())}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.is_set():
+        if proc.returncode is None:
+            proc.kill()
+        await reader
+        print(f"the bot did not start (exit code {proc.returncode}); its last output:", *tail, sep="\n  ")
+        await llm.close()
+        await search.close()
+        await emu.stop()
+        return 1
     traffic = Traffic(emu, llm, search, remind_in=5.0)
     settling: set[asyncio.Task[Any]] = set()
     t0 = time.monotonic()
     end = t0 + args.minutes * 60
     sent = 0
-    print(f"soak: {args.minutes} min at {args.rate}/s, {args.members} members, database {database}", flush=True)
+    print(f"soak: {args.minutes} min at {args.rate}/s, {args.members} members, history kept "
+          f"{f'{args.keep_minutes:g} min' if args.keep_minutes else 'the default days'}, database {database}", flush=True)
     while time.monotonic() < end:
         due = t0 + sent / args.rate
         await asyncio.sleep(max(0.0, due - time.monotonic()))  # pacing the traffic, not waiting for outcomes
@@ -190,13 +226,10 @@ async def parent(args: argparse.Namespace) -> int:
     if acks:
         print(f"acknowledgement p50 {acks[len(acks) // 2] * 1000:.1f} ms, p99 {acks[int(len(acks) * 0.99)] * 1000:.1f} ms, "
               f"max {acks[-1] * 1000:.1f} ms")
-    fifth = max(1, len(samples) // 5)
-    for name, scale, unit in (("rss", 2**20, "MiB"), ("fds", 1, ""), ("tasks", 1, ""), ("db", 1024, "KiB"), ("wal", 1024, "KiB"),
-                              ("lag_p99", 1e-3, "ms")):
-        first = statistics.median(s[name] for s in samples[:fifth]) / scale
-        last = statistics.median(s[name] for s in samples[-fifth:]) / scale
-        ratio = last / first if first else float("nan")
-        print(f"{name:8s} first fifth {first:9.1f} {unit:3s}  last fifth {last:9.1f} {unit:3s}  ratio {ratio:5.2f}")
+    compare(samples, "whole run")
+    settled = [s for s in samples if s["t"] >= args.warmup * 60]
+    if len(settled) >= 5:
+        compare(settled, f"after the {args.warmup:g}-minute warm-up")
     print(f"database rows at the end: {rows}")
     for s in traffic.sent:
         if s.outcome != "answered":
@@ -210,6 +243,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=2.0, help="prompts per second")
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--every", type=float, default=30, help="seconds between samples")
+    parser.add_argument("--keep-minutes", type=float, default=0,
+                        help="keep history and cached answers this many minutes (0: the settings' defaults)")
+    parser.add_argument("--warmup", type=float, default=10,
+                        help="minutes left out of the second comparison (caches filling, history reaching its size)")
     parser.add_argument("--verbose", action="store_true", help="show the bot's log")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import math
 import re
+import sqlite3
 
 import discord
 from discord import app_commands
@@ -22,6 +23,8 @@ from services.chat.context import ContextBuilder, Prompt, load_system_prompt
 from services.chat.cooldown import Cooldown
 from services.chat.memory import ConversationStore
 from services.chat.ordering import KeyedQueue
+from services.storage import StorageError
+from services.storage.retention import prune_every
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class Chat(commands.Cog):
         self.answering: set[asyncio.Task[object]] = set()
 
     async def cog_load(self) -> None:
+        self.prune_history.change_interval(seconds=prune_every(self.settings.chat_history_days))
         self.prune_history.start()
 
     async def cog_unload(self) -> None:
@@ -58,10 +62,14 @@ class Chat(commands.Cog):
 
     @tasks.loop(hours=24)
     async def prune_history(self) -> None:
-        """At start-up, then daily: drop turns older than CHAT_HISTORY_DAYS."""
-        removed = await self.store.prune(self.settings.chat_history_days)
+        """At start-up, then daily (more often for a short retention): drop turns older than CHAT_HISTORY_DAYS."""
+        try:
+            removed = await self.store.prune(self.settings.chat_history_days)
+        except (sqlite3.Error, StorageError):
+            log.exception("Could not prune chat history; trying again tomorrow")
+            return
         if removed:
-            log.info("Pruned %d chat turns older than %d days", removed, self.settings.chat_history_days)
+            log.info("Pruned %d chat turns older than %g days", removed, self.settings.chat_history_days)
 
     # --- gates shared by every trigger ----------------------------------------------------------
 

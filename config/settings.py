@@ -276,7 +276,7 @@ class Settings:
     chat_system_prompt: str = _field("You are a friendly, concise assistant in a Discord server. Several people may talk to you; their names prefix their messages.", "Chat", "System prompt for chat", _parse_str)
     chat_system_prompt_file: str = _field("", "Chat", "File whose text replaces CHAT_SYSTEM_PROMPT (optional)", _parse_str)
     chat_context_tokens: int = _field(3000, "Chat", "Token budget for history sent to the model", _parse_int(minimum=100))
-    chat_history_days: int = _field(30, "Chat", "Days of conversation history kept", _parse_int(minimum=1))
+    chat_history_days: float = _field(30, "Chat", "Days of conversation history kept (fractions allowed)", _parse_float(minimum=0.001))
     chat_allow_dms: bool = _field(True, "Chat", "Answer direct messages", _parse_bool)
     chat_channel_ids: tuple[int, ...] = _field((), "Chat", "Channels where every message is answered (comma-separated ids)", _parse_ids)
     chat_stream_edit_interval: float = _field(1.0, "Chat", "Minimum seconds between edits of a streamed answer", _parse_float(minimum=0.2))
@@ -308,12 +308,13 @@ class Settings:
     reminder_min_interval: float = _field(300.0, "Reminders", "Shortest repeat interval of a recurring reminder (seconds)", _parse_float(minimum=1))
     reminder_max_per_user: int = _field(25, "Reminders", "Pending reminders per user", _parse_int(minimum=1))
     reminder_max_attempts: int = _field(5, "Reminders", "Delivery attempts before a reminder is marked failed", _parse_int(minimum=1))
+    reminder_history_days: float = _field(30, "Reminders", "Days a delivered, failed or cancelled reminder is kept (fractions allowed)", _parse_float(minimum=0.001))
     reminder_late_note_after: float = _field(60.0, "Reminders", "A reminder delivered later than this (seconds) says how late it is", _parse_float(minimum=0))
 
     # --- Health --------------------------------------------------------------------------------
     health_check_interval: float = _field(60.0, "Health", "Seconds between background health probes", _parse_float(minimum=5))
     health_probe_timeout: float = _field(10.0, "Health", "Seconds allowed for one probe", _POSITIVE_SECONDS)
-    health_history_days: int = _field(7, "Health", "Days of health history kept", _parse_int(minimum=1))
+    health_history_days: float = _field(7, "Health", "Days of health history kept (fractions allowed)", _parse_float(minimum=0.001))
     health_alert_channel_id: int | None = _field(None, "Health", "Channel that receives service state changes (optional)", _parse_optional_id)
 
     # --- Voice ---------------------------------------------------------------------------------

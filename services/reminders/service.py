@@ -50,7 +50,7 @@ class ReminderService:
 
     def __init__(self, db: Database, *, default_tz: str = "UTC", max_horizon_days: int = 365,
                  min_interval: float = 300.0, max_per_user: int = 25, max_attempts: int = 5,
-                 clock: Callable[[], float] = time.time, **scheduler_options: Any) -> None:
+                 history_days: float = 30.0, clock: Callable[[], float] = time.time, **scheduler_options: Any) -> None:
         self.store = ReminderStore(db, clock=clock)
         self.zones = TimeZones()
         self.default_tz = default_tz
@@ -58,6 +58,7 @@ class ReminderService:
         self.min_interval = min_interval
         self.max_per_user = max_per_user
         self.max_attempts = max_attempts
+        self.history_days = history_days
         self._clock = clock
         self._scheduler_options = scheduler_options  # clock/sleep fakes and tuning, for tests and benchmarks
         self.scheduler: ReminderScheduler | None = None
@@ -66,7 +67,7 @@ class ReminderService:
     def from_settings(cls, db: Database, settings: Settings) -> ReminderService:
         return cls(db, default_tz=settings.reminder_default_tz, max_horizon_days=settings.reminder_max_horizon_days,
                    min_interval=settings.reminder_min_interval, max_per_user=settings.reminder_max_per_user,
-                   max_attempts=settings.reminder_max_attempts)
+                   max_attempts=settings.reminder_max_attempts, history_days=settings.reminder_history_days)
 
     # --- scheduler (cog_load / cog_unload) ---------------------------------------------------
 
@@ -83,6 +84,13 @@ class ReminderService:
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None
+
+    async def prune_finished(self) -> int:
+        """Forget reminders delivered, failed or cancelled more than `history_days` ago (pending ones stay)."""
+        removed = await self.store.prune_finished(self._clock() - self.history_days * 86_400.0)
+        if removed:
+            log.info("Pruned %d finished reminders older than %g days", removed, self.history_days)
+        return removed
 
     def stats(self) -> SchedulerStats | None:
         return self.scheduler.stats() if self.scheduler is not None else None

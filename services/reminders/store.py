@@ -92,24 +92,41 @@ class ReminderStore:
     async def cancel(self, reminder_id: int) -> bool:
         """Cancel if still pending; False when it was delivered, failed or cancelled meanwhile."""
         return await self._db.execute(
-            "UPDATE reminders SET state = 'cancelled' WHERE id = ? AND state = 'pending'", (reminder_id,)) > 0
+            "UPDATE reminders SET state = 'cancelled', finished_at = ? WHERE id = ? AND state = 'pending'",
+            (self._clock(), reminder_id)) > 0
 
     async def apply(self, outcomes: Sequence[Outcome]) -> int:
         """Record attempts in ONE transaction: delivered, advanced to the next occurrence, retried or failed.
 
         A row cancelled while its delivery was in flight keeps its cancelled state.
         """
+        now = self._clock()
         params: list[Sequence[Any]] = [
             (o.state, o.due_at, o.occurrence_at, o.attempts, o.last_error, o.delivered_at,
-             int(o.delivered_at is not None), o.reminder_id)
+             int(o.delivered_at is not None), None if o.state == "pending" else now, o.reminder_id)
             for o in outcomes
         ]
         async with self._db.transaction() as tx:
             cursor = await tx.executemany(
                 "UPDATE reminders SET state = ?, due_at = ?, occurrence_at = ?, attempts = ?, last_error = ?, "
-                "delivered_at = COALESCE(?, delivered_at), deliveries = deliveries + ? "
+                "delivered_at = COALESCE(?, delivered_at), deliveries = deliveries + ?, finished_at = ? "
                 "WHERE id = ? AND state = 'pending'", params)
             return cursor.rowcount
+
+    async def prune_finished(self, older_than: float, *, batch: int = 500) -> int:
+        """Delete reminders that stopped being pending before `older_than`; pending ones are never touched.
+
+        Deletes in batches, each its own short transaction, so a large backlog does not hold the
+        write lock (and block deliveries) for long.
+        """
+        removed = 0
+        while True:
+            deleted = await self._db.execute(
+                "DELETE FROM reminders WHERE id IN (SELECT id FROM reminders WHERE state != 'pending' "
+                "AND finished_at < ? ORDER BY finished_at LIMIT ?)", (older_than, batch))
+            removed += deleted
+            if deleted < batch:
+                return removed
 
     # --- user time zones ---------------------------------------------------------------------
 

@@ -47,6 +47,8 @@ def test_missing_token_exits_2_with_one_line(tmp_path):
     ("WEB_SEARCH_ENGINE", "altavista", "duckduckgo"),
     ("KOKORO_API_URL", "localhost:8880", "http://"),
     ("OLLAMA_HOST", "http://localhost:99999", "port"),
+    ("REMINDER_HISTORY_DAYS", "0", "at least"),
+    ("CHAT_HISTORY_DAYS", "forever", "number"),
 ])
 def test_bad_value_exits_2_naming_the_setting(tmp_path, name, value, expected):
     result = run_main(tmp_path, {"DISCORD_TOKEN": "x" * 20, name: value}, "--check")

@@ -7,7 +7,9 @@ event (a message, a row's state) with a timeout, never a fixed sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import sqlite3
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +18,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import Bot
-from services.reminders import Reminder
+from services.reminders import Reminder, ReminderStore
+from services.reminders.models import NewReminder
+from services.storage import Database
 from tests.discord_emulator import DiscordEmulator
 from tests.discord_emulator import permissions as perms
 
@@ -259,3 +263,23 @@ async def test_list_pages_with_buttons_only_for_the_owner(remind_bot: Bot, emula
 
 def _button(message: Any, label: str) -> str:
     return next(c["custom_id"] for row in message.components for c in row["components"] if label in c.get("label", ""))
+
+
+async def test_reminders_finished_long_ago_are_pruned_when_the_bot_starts(
+        bot_factory: Any, emulator: DiscordEmulator, make_settings: Any) -> None:
+    settings = make_settings(reminder_history_days=3)
+    db = await Database.open(settings.database_path)
+    old_clock = ReminderStore(db, clock=lambda: time.time() - 4 * 86_400)
+    new_clock = ReminderStore(db)
+    values = dict(owner_id=1, guild_id=None, channel_id=None, dm=True, text="x", recurrence=None, tz="UTC")
+    old = await old_clock.add(NewReminder(due_at=time.time() + 3_600, **values))  # type: ignore[arg-type]
+    recent = await new_clock.add(NewReminder(due_at=time.time() + 3_600, **values))  # type: ignore[arg-type]
+    assert await old_clock.cancel(old.id) and await new_clock.cancel(recent.id)
+    await db.close()
+
+    bot = await bot_factory(extensions=["cogs.reminders"], settings=settings)
+    with contextlib.closing(sqlite3.connect(settings.database_path)) as reader:  # a second reader, as WAL allows
+        def stored(reminder_id: int) -> bool:
+            return reader.execute("SELECT 1 FROM reminders WHERE id = ?", (reminder_id,)).fetchone() is not None
+        await emulator.wait_until(lambda: not stored(old.id), timeout=5, message="the old reminder pruned")
+    assert (await bot.services.reminders.store.get(recent.id)).state == "cancelled"

@@ -138,10 +138,23 @@ def test_timezone_autocomplete(service: ReminderService) -> None:
 def test_settings_configure_the_service(db: Database) -> None:
     settings = load_settings({"REMINDER_DEFAULT_TZ": "America/New_York", "REMINDER_MAX_HORIZON_DAYS": "7",
                               "REMINDER_MIN_INTERVAL": "60", "REMINDER_MAX_PER_USER": "4",
-                              "REMINDER_MAX_ATTEMPTS": "2"}, require_token=False)
+                              "REMINDER_MAX_ATTEMPTS": "2", "REMINDER_HISTORY_DAYS": "3"}, require_token=False)
     service = ReminderService.from_settings(db, settings)
     assert (service.default_tz, service.max_horizon, service.min_interval, service.max_per_user,
-            service.max_attempts) == ("America/New_York", 7 * 86_400, 60, 4, 2)
+            service.max_attempts, service.history_days) == ("America/New_York", 7 * 86_400, 60, 4, 2, 3)
+
+
+async def test_finished_reminders_are_kept_history_days_then_pruned(db: Database, clock: FakeClock) -> None:
+    service = ReminderService(db, default_tz="Europe/Berlin", history_days=2, clock=clock)
+    done = await create(service, "in 1 hour")
+    await service.cancel(done.id, requester_id=1)
+    waiting = await create(service, "in 10 days")
+    await clock.advance(2 * 86_400 - 1)
+    assert await service.prune_finished() == 0
+    await clock.advance(2)
+    assert await service.prune_finished() == 1
+    assert await service.store.get(done.id) is None
+    assert (await service.store.get(waiting.id)).state == "pending"
 
 
 async def test_created_and_cancelled_reminders_reach_the_running_scheduler(

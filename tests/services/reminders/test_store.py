@@ -133,3 +133,67 @@ async def test_rows_survive_reopening(tmp_path) -> None:
         assert await ReminderStore(second).get(added.id) == added
     finally:
         await second.close()
+
+
+async def finished_at(db: Database, reminder_id: int) -> float | None:
+    row = await db.fetchone("SELECT finished_at FROM reminders WHERE id = ?", (reminder_id,))
+    assert row is not None
+    return row[0]
+
+
+async def test_prune_forgets_only_reminders_finished_before_the_cutoff(db: Database, store: ReminderStore,
+                                                                       clock: FakeClock) -> None:
+    delivered, failed, cancelled = [await store.add(new()) for _ in range(3)]
+    recurring = await store.add(new(recurrence=Daily(1, time(9), date(2026, 3, 26))))
+    overdue = await store.add(new(due=1.0))  # pending, however old, is never pruned
+    start = clock.now
+    await store.apply([
+        Outcome(delivered.id, "delivered", 2_000.0, 2_000.0, 0, None, delivered_at=start),
+        Outcome(failed.id, "failed", 2_000.0, 2_000.0, 5, "no access", None),
+        Outcome(recurring.id, "pending", 90_000.0, 90_000.0, 0, None, delivered_at=start),
+    ])
+    await clock.advance(100)
+    await store.cancel(cancelled.id)
+    assert [await finished_at(db, r.id) for r in (delivered, failed, cancelled, recurring, overdue)] == \
+        [start, start, start + 100, None, None]
+
+    assert await store.prune_finished(start) == 0  # strictly older than the cutoff
+    assert await store.prune_finished(start + 50) == 2
+    assert await store.get(delivered.id) is None and await store.get(failed.id) is None
+    assert (await store.get(cancelled.id)).state == "cancelled"
+    assert await store.prune_finished(clock.now + 1e9) == 1
+    assert {r.id for r in await store.due(clock.now + 1e9, 10)} == {recurring.id, overdue.id}
+
+
+async def test_prune_deletes_a_backlog_in_batches(store: ReminderStore, clock: FakeClock) -> None:
+    ids = [(await store.add(new())).id for _ in range(7)]
+    await store.apply([Outcome(i, "delivered", 2_000.0, 2_000.0, 0, None, delivered_at=clock.now) for i in ids])
+    kept = await store.add(new())
+    assert await store.prune_finished(clock.now + 1, batch=3) == 7
+    assert [await store.get(i) for i in ids] == [None] * 7
+    assert await store.get(kept.id) is not None
+
+
+async def test_prune_uses_its_index(db: Database) -> None:
+    plan = await db.fetchall(
+        "EXPLAIN QUERY PLAN SELECT id FROM reminders WHERE state != 'pending' AND finished_at < 5 "
+        "ORDER BY finished_at LIMIT 10")
+    detail = " ".join(str(r["detail"]) for r in plan)
+    assert "reminders_finished" in detail and "TEMP B-TREE" not in detail
+
+
+async def test_upgrade_dates_reminders_finished_before_the_column_existed(tmp_path) -> None:
+    path = tmp_path / "bot.db"
+    old = await Database.open(path, target_version=7)
+    store = ReminderStore(old, clock=lambda: 1_000.0)
+    delivered, cancelled, pending = [await store.add(new()) for _ in range(3)]
+    await old.execute("UPDATE reminders SET state = 'delivered', delivered_at = 1500 WHERE id = ?", (delivered.id,))
+    await old.execute("UPDATE reminders SET state = 'cancelled' WHERE id = ?", (cancelled.id,))
+    await old.close()
+    db = await Database.open(path)
+    try:
+        assert [await finished_at(db, r.id) for r in (delivered, cancelled, pending)] == [1_500.0, 1_000.0, None]
+        assert await ReminderStore(db).prune_finished(1_200.0) == 1
+        assert await ReminderStore(db).get(pending.id) is not None
+    finally:
+        await db.close()
