@@ -133,6 +133,7 @@ UNAVAILABLE = "The model backends are unavailable right now (admins: see /health
 CUT_OFF = "*The answer was cut off: the model backends failed.*"
 INTERRUPTED = "*Interrupted: the bot is restarting.*"
 EMPTY = "*The model returned an empty answer.*"
+TOO_LONG = "*The answer reached the length limit and stops here.*"
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
         raise
     assert result is not None, "a router stream ends with a ChatResult or raises"
     notes = [switch_note(switches)] if switches else []
+    if result.finish_reason == "length" and result.text:
+        notes.append(TOO_LONG)
     if footer:
         notes.append(footer)
     if not result.text:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import discord
 import pytest
 
-from cogs._stream import CUT_OFF, UNAVAILABLE, StreamingReply, stream_answer, switch_note
+from cogs._stream import CUT_OFF, TOO_LONG, UNAVAILABLE, StreamingReply, stream_answer, switch_note
 from services.llm import AllProvidersFailed, ChatResult, FailedAttempt, ProviderSwitch, TextDelta, Usage
 from services.llm.errors import StreamBroken
 
@@ -51,8 +51,8 @@ async def events(*items: object, fail: AllProvidersFailed | None = None) -> Asyn
         raise fail
 
 
-def result(text: str, switches: tuple[ProviderSwitch, ...] = ()) -> ChatResult:
-    return ChatResult(text, "stop", Usage(1, 1), "ollama", "llama3.2", switches)
+def result(text: str, switches: tuple[ProviderSwitch, ...] = (), finish_reason: str = "stop") -> ChatResult:
+    return ChatResult(text, finish_reason, Usage(1, 1), "ollama", "llama3.2", switches)
 
 
 async def test_final_text_is_exact_and_switch_note_follows():
@@ -62,6 +62,14 @@ async def test_final_text_is_exact_and_switch_note_follows():
                                          result("Hello world", (switch,))), make_reply(channel))
     assert outcome.status == "complete" and outcome.text == "Hello world"
     assert channel.shown == ["Hello world\n\n" + switch_note([switch])]
+
+
+async def test_an_answer_cut_at_the_length_limit_says_so():
+    channel = Channel()
+    outcome = await stream_answer(events(TextDelta("Once upon a"), result("Once upon a", finish_reason="length")),
+                                  make_reply(channel), footer="*footer*")
+    assert outcome.status == "complete" and outcome.text == "Once upon a"
+    assert channel.shown == ["Once upon a\n\n" + TOO_LONG + "\n*footer*"]
 
 
 async def test_note_after_an_open_code_block_goes_in_its_own_message():

@@ -16,6 +16,8 @@ from tests.discord_emulator import DiscordEmulator
 from tests.discord_emulator.audio import duration, is_silence, rms
 from tests.fakes.engines import KOKORO_RATE, PiperKokoroServer, WhisperEngineServer, piper_sentences
 from tests.fakes.llm_server import FakeLLMServer, Reply
+from tests.fakes.rvc_servers import FakeRvcPython
+from tests.fakes.speech_servers import Fault
 
 pytestmark = pytest.mark.slow
 WHISPER_MODEL = "Systran/faster-whisper-tiny.en"
@@ -64,6 +66,15 @@ async def joined(emu: DiscordEmulator, member: str = "alice") -> None:
     assert inter.acknowledged_after < 3
     assert "Joined" in result.text, result.text
     await emu.voice.wait_for_session(emu.guild.id, timeout=10)
+
+
+async def answer_playing(bot: Any, emu: DiscordEmulator, piper_voice: Any) -> Any:
+    """Alice joins, asks QUESTION aloud, and the first second of the answer has been played; the session."""
+    await joined(emu)
+    await emu.voice.speak(emu.guild.id, emu.member("alice").id, speech(piper_voice, QUESTION),
+                          sample_rate=KOKORO_RATE, channels=1)
+    await emu.voice.wait_for_audio(emu.guild.id, seconds=1.0, timeout=15)
+    return cog(bot).sessions[emu.guild.id]
 
 
 def cog(bot: Any) -> Voice:
@@ -132,12 +143,8 @@ async def test_barge_in_stops_playback_and_records_the_answer_as_interrupted(
     long_answer = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 7))
     llm.queue(Reply(text=long_answer), Reply(text="Okay.", first_token_delay=4))
     bot = await voice_bot()
-    await joined(emulator)
+    session = await answer_playing(bot, emulator, piper_voice)
     guild_id, alice = emulator.guild.id, emulator.member("alice")
-    await emulator.voice.speak(guild_id, alice.id, speech(piper_voice, QUESTION), sample_rate=KOKORO_RATE,
-                               channels=1)
-    await emulator.voice.wait_for_audio(guild_id, seconds=1.0, timeout=15)
-    session = cog(bot).sessions[guild_id]
     speaking = asyncio.create_task(emulator.voice.speak(guild_id, alice.id, speech(piper_voice, "Stop, please."),
                                                         sample_rate=KOKORO_RATE, channels=1))
     await emulator.wait_until(lambda: session.barge_ins == 1, timeout=5, message="a barge-in")
@@ -153,6 +160,56 @@ async def test_barge_in_stops_playback_and_records_the_answer_as_interrupted(
     interrupted = [t for t in turns if t.status == "interrupted"]
     assert len(interrupted) == 1 and interrupted[0].role == "assistant"
     assert interrupted[0].content.startswith("This is sentence number 1")
+
+
+async def test_with_barge_in_off_the_answer_plays_to_the_end_and_the_interruption_is_answered_after(
+        voice_bot, emulator: DiscordEmulator, piper_voice, llm) -> None:
+    long_answer = " ".join(f"This is sentence number {n} of a long answer." for n in range(1, 4))
+    llm.queue(Reply(text=long_answer), Reply(text="Okay."))
+    bot = await voice_bot(voice_barge_in=False)
+    session = await answer_playing(bot, emulator, piper_voice)
+    guild_id, alice = emulator.guild.id, emulator.member("alice")
+    await emulator.voice.speak(guild_id, alice.id, speech(piper_voice, "Stop, please."), sample_rate=KOKORO_RATE,
+                               channels=1)
+    await llm.wait_for_chat_requests(2, timeout=15)  # the interruption was heard and is answered
+    full = sum(len(c) for c in piper_sentences(piper_voice, long_answer)) / 2 / KOKORO_RATE
+    okay = sum(len(c) for c in piper_sentences(piper_voice, "Okay.")) / 2 / KOKORO_RATE
+    await emulator.voice.wait_for_audio(guild_id, seconds=(full + okay) * 0.95, timeout=20)
+    assert session.barge_ins == 0
+    turns = await cog(bot).memory.recent(emulator.channel("Voice").id, 3000)
+    assert [t.content for t in turns if t.role == "assistant" and t.status == "complete"][:1] == [long_answer]
+    assert not [t for t in turns if t.status == "interrupted"]
+
+
+async def test_rvc_converts_what_is_spoken_and_a_failing_rvc_falls_back_to_the_plain_voice(
+        voice_bot, emulator: DiscordEmulator, piper_voice, caplog) -> None:
+    guild_id, general, alice = emulator.guild.id, emulator.channel("general"), emulator.member("alice")
+    text = "This voice went through the converter."
+    expected = sum(len(c) for c in piper_sentences(piper_voice, text)) / 2 / KOKORO_RATE
+    async with FakeRvcPython(models=("alice",), gain=0.25) as rvc:
+        bot = await voice_bot(rvc_api_url=rvc.url, rvc_model="alice")
+        await joined(emulator)
+        session = cog(bot).sessions[guild_id]
+
+        async def say() -> bytes:
+            before = len(emulator.voice.received_pcm(guild_id))
+            inter = await emulator.invoke(alice, general, "say", text=text)
+            assert "Saying it" in (await inter.wait_done(timeout=10)).text
+            await emulator.voice.wait_for_audio(guild_id, seconds=before / 192_000 + expected * 0.9, timeout=15)
+            await asyncio.wait_for(session.queue.wait_idle(), 10)
+            return emulator.voice.received_pcm(guild_id)[before:]
+
+        converted = await say()
+        assert rvc.loaded == "alice" and rvc.count("convert") == 1
+        assert expected - 0.1 < duration(converted) < expected + 0.6
+
+        # Failing on every retry too: the sentence is still spoken, in the unconverted voice.
+        rvc.script("convert", *[Fault(status=500, json_body={"detail": "An error occurred: CUDA out of memory"})] * 10)
+        plain = await say()
+        assert rvc.count("convert") >= 2
+        assert expected - 0.1 < duration(plain) < expected + 0.6
+        assert 3 < rms(plain) / rms(converted) < 5, "the first /say did not play the converted voice"
+        assert any("RVC failed" in r.getMessage() for r in caplog.records)
 
 
 async def test_tts_down_posts_the_answer_as_text(voice_bot, emulator: DiscordEmulator, piper_voice, llm) -> None:

@@ -30,8 +30,9 @@ class FakeRvcPython(FakeServer):
     """rvc-python's API: one global model and parameter set, output at the model's rate."""
 
     def __init__(self, models: tuple[str, ...] = ("alice", "bob"), *, output_rate: int = 40_000,
-                 float_output: bool = False, convert_delay: float = 0.0) -> None:
+                 float_output: bool = False, convert_delay: float = 0.0, gain: float = 1.0) -> None:
         super().__init__()
+        self.gain = gain  # applied to the converted voice, so a test can tell it from the unconverted one
         self.models = list(models)
         self.loaded: str | None = None
         self.params: dict[str, Any] = {"f0method": "rmvpe", "f0up_key": 0, "index_rate": 0.5, "filter_radius": 3,
@@ -68,6 +69,8 @@ class FakeRvcPython(FakeServer):
             if channels != 1:
                 return web.json_response({"detail": "An error occurred: fake expects mono"}, status=500)
             out = _resample(pcm, rate, self.output_rate)
+            if self.gain != 1.0:
+                out = (np.frombuffer(out, dtype="<i2") * self.gain).round().astype("<i2").tobytes()
             data = float_wav_bytes(out, self.output_rate) if self.float_output else wav_bytes(out, self.output_rate)
             return web.Response(body=data, content_type="audio/wav")
         finally:
