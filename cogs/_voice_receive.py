@@ -12,6 +12,8 @@ and replayed once SPEAKING maps it; RTCP, video and undecryptable packets are co
 from __future__ import annotations
 
 import logging
+import select
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -20,7 +22,7 @@ from typing import Any
 
 import discord
 from discord import opus
-from discord.voice_state import VoiceConnectionState
+from discord.voice_state import SocketReader, VoiceConnectionState
 
 from services.voice.dave import FrameOpener
 from services.voice.rtp import OPUS_SILENCE, AudioPacket, Skip, parse_audio
@@ -30,7 +32,70 @@ log = logging.getLogger(__name__)
 SPEAKING, CLIENT_DISCONNECT = 5, 13
 MAX_HELD_PACKETS = 50  # one second per unknown SSRC, until its SPEAKING arrives
 MAX_HELD_SSRCS = 32
+SELECT_TIMEOUT = 0.5  # seconds the socket reader waits on one socket before looking at the current one
 Sink = Callable[[int, bytes, float], None]  # (user id, 20 ms of 48 kHz stereo PCM, perf_counter())
+
+
+class WakingSocketReader(SocketReader):
+    """discord.py's socket reader, but it never waits on a socket that is gone.
+
+    discord.py 2.7.1's reader sits in select() on the connection's socket for up to 30 s. When the
+    voice connection drops, discord.py closes that socket and makes a new one; a close does not wake
+    a select() waiting on it, so the thread missed the new socket's IP-discovery reply and the
+    reconnect timed out (then retried, forever, deaf). This loop selects for at most SELECT_TIMEOUT
+    and reads from the socket it selected on, so a new socket is picked up within that time; a
+    pause also shuts the old socket down, which wakes the thread at once.
+    """
+
+    def pause(self) -> None:
+        super().pause()
+        sock = self.state.socket
+        if sock:
+            try:
+                sock.shutdown(socket.SHUT_RD)  # wakes a select() on it, even on an unconnected socket
+            except OSError as exc:
+                log.debug("Shutting the old voice socket down: %s", exc)
+
+    def _do_run(self) -> None:
+        while not self._end.is_set():
+            if not self._running.is_set():
+                self._running.wait()
+                continue
+            sock = self.state.socket
+            try:
+                readable, _, _ = select.select([sock], [], [], SELECT_TIMEOUT)
+            except (ValueError, TypeError, OSError):  # closed, or not made yet
+                time.sleep(0.01)
+                continue
+            if not readable:
+                continue
+            try:
+                data = sock.recv(2048)
+            except OSError:
+                continue
+            for callback in list(self._callbacks):
+                try:
+                    callback(data)
+                except Exception:
+                    log.exception("Error calling %s in %s", callback, self)
+
+
+class ReceivingConnectionState(VoiceConnectionState):
+    """discord.py's connection state with the waking reader, noting who ended the connection."""
+
+    def __init__(self, voice_client: ReceivingVoiceClient, *, hook: Any) -> None:
+        super().__init__(voice_client, hook=hook)
+        self.receiver = voice_client
+        self._socket_reader.stop()  # still paused, it ends at once; ours replaces it
+        self._socket_reader = WakingSocketReader(self)
+        self._socket_reader.start()
+
+    async def voice_state_update(self, data: Any) -> None:
+        # Channel gone without discord.py having asked to leave: a moderator (or Discord) removed us.
+        # discord.py 2.7.1 sets _expecting_disconnect when it sends that request itself.
+        if data.get("channel_id") is None and not self._expecting_disconnect:
+            self.receiver.removed_by_discord = True
+        await super().voice_state_update(data)
 
 
 class ReceivingVoiceClient(discord.VoiceClient):
@@ -45,10 +110,18 @@ class ReceivingVoiceClient(discord.VoiceClient):
         self.opener = FrameOpener()
         self.skipped: Counter[str] = Counter()
         self.decoded = 0
+        # Set when discord.py is done with this client (left, removed, or gave up reconnecting).
+        self.on_gone: Callable[[ReceivingVoiceClient], None] | None = None
+        self.removed_by_discord = False
         super().__init__(client, channel)
 
     def create_connection_state(self) -> VoiceConnectionState:
-        return VoiceConnectionState(self, hook=self._ws_hook)
+        return ReceivingConnectionState(self, hook=self._ws_hook)
+
+    def cleanup(self) -> None:
+        super().cleanup()
+        if self.on_gone is not None:
+            self.on_gone(self)
 
     # --- public -----------------------------------------------------------------------------------
 

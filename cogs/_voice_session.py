@@ -121,7 +121,8 @@ class GuildVoiceSession:
     def _after_play(self, error: Exception | None) -> None:
         if error is not None:
             log.warning("Voice playback stopped with an error: %s", error)
-        self.loop.call_soon_threadsafe(self._restart_if_pending)
+        if not self.loop.is_closed():  # the player thread can outlive the loop at shutdown
+            self.loop.call_soon_threadsafe(self._restart_if_pending)
 
     def _restart_if_pending(self) -> None:
         """The player ended while more audio arrived (a race with the reader thread): go on playing."""

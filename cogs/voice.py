@@ -2,7 +2,9 @@
 
 Thin: the receive path is cogs/_voice_receive.py, a guild's live session cogs/_voice_session.py, and
 everything that needs no Discord (endpointing, sentences, the turn pipeline, settings) services/voice.
-Nothing is rejoined after a restart: sessions live only in memory, only the settings persist.
+Nothing is rejoined after a restart: sessions live only in memory, only the settings persist. A
+connection that drops while the bot runs is rejoined (discord.py reconnects by itself when it can;
+when it gives up, this cog joins again), unless a moderator or Discord removed the bot.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 15.0
 MAX_SAY_CHARS = 1000
+REJOIN_DELAYS = (1.0, 5.0, 15.0)  # seconds before each attempt to rejoin after a dropped connection
 
 
 class Voice(commands.Cog):
@@ -39,8 +42,12 @@ class Voice(commands.Cog):
         self.endpoint = EndpointConfig(silence_ms=s.voice_silence_ms, max_utterance_s=s.voice_max_utterance_s)
         self.sessions: dict[int, GuildVoiceSession] = {}
         self._join_lock = asyncio.Lock()
+        self._rejoining: set[asyncio.Task[None]] = set()
 
     async def cog_unload(self) -> None:
+        for task in list(self._rejoining):
+            task.cancel()
+        await asyncio.gather(*self._rejoining, return_exceptions=True)
         for guild_id in list(self.sessions):
             await self._end(guild_id)
 
@@ -141,17 +148,52 @@ class Voice(commands.Cog):
         session = self.sessions.get(member.guild.id)
         if session is None:
             return
-        if self.bot.user is not None and member.id == self.bot.user.id and after.channel is None:
-            log.info("Disconnected from voice in guild %s", member.guild.id)
-            await self._end(member.guild.id)
-            return
+        if self.bot.user is not None and member.id == self.bot.user.id:
+            return  # the bot's own connection: ReceivingVoiceClient.on_gone says when it is really over
         session.check_alone()
+
+    def _voice_gone(self, guild_id: int, vc: ReceivingVoiceClient) -> None:
+        """discord.py is done with `vc`; unless we ended the session ourselves, recover from it."""
+        session = self.sessions.get(guild_id)
+        if session is None or session.vc is not vc:
+            return  # /leave, the idle timeout or a restart of the session
+        task = asyncio.create_task(self._recover(guild_id, session, vc), name=f"voice-rejoin-{guild_id}")
+        self._rejoining.add(task)
+        task.add_done_callback(self._rejoining.discard)
+
+    async def _recover(self, guild_id: int, session: GuildVoiceSession, vc: ReceivingVoiceClient) -> None:
+        channel = vc.channel
+        await self._end(guild_id)
+        if vc.removed_by_discord:
+            log.info("Removed from voice channel %s in guild %s; not rejoining", channel.id, guild_id)
+            await session.post(f"I was disconnected from **{channel.name}**; use /join to call me back.")
+            return
+        log.warning("Lost the voice connection in guild %s and discord.py gave up; rejoining", guild_id)
+        for attempt, delay in enumerate(REJOIN_DELAYS, start=1):
+            await asyncio.sleep(delay)
+            if not any(not m.bot for m in getattr(channel, "members", [])):
+                log.info("Not rejoining voice channel %s: nobody is left in it", channel.id)
+                return
+            async with self._join_lock:
+                if guild_id in self.sessions:
+                    return  # someone used /join meanwhile
+                try:
+                    await self._start(channel.guild, channel, session.fallback_channel_id)
+                except (TimeoutError, discord.ClientException, discord.HTTPException) as exc:
+                    log.warning("Rejoining voice channel %s failed (attempt %d of %d): %s",
+                                channel.id, attempt, len(REJOIN_DELAYS), exc)
+                    continue
+            log.info("Rejoined voice channel %s after a dropped connection", channel.id)
+            return
+        await session.post(f"I lost the voice connection to **{channel.name}** and could not rejoin; "
+                           "use /join to try again.")
 
     # --- sessions -----------------------------------------------------------------------------------------
 
     async def _start(self, guild: discord.Guild, channel: discord.abc.Connectable, text_channel_id: int | None) -> None:
         vc = await channel.connect(cls=ReceivingVoiceClient, timeout=CONNECT_TIMEOUT, reconnect=True)
         assert isinstance(vc, ReceivingVoiceClient)
+        vc.on_gone = lambda gone: self._voice_gone(guild.id, gone)
         gs = await self.store.get(guild.id)
         s, services = self.bot.settings, self.bot.services
 

@@ -323,6 +323,18 @@ class DiscordEmulator(InteractionActions):
         if server is not None:
             await server.remove_user(member.guild_id, member.id)
 
+    async def disconnect_bot_from_voice(self, guild: Guild | None = None) -> None:
+        """A moderator uses "Disconnect" on the bot: its voice websocket closes (4014), then its voice state."""
+        guild = guild or self.guild
+        member = self.world.bot_member(guild)
+        server = await self.rtc.get()
+        if server is not None:
+            server.end_session(guild.id, member.id)
+            await server.wait_ended(guild.id)
+        member.voice = None
+        await self.gateway.dispatch("VOICE_STATE_UPDATE", payloads.voice_state(guild.id, member, None),
+                                    guild_id=guild.id)
+
     async def _bot_voice_state(self, session: Session, data: dict[str, Any]) -> None:
         """Gateway op 4 from the bot: join/move (state + server update) or leave."""
         guild = self.world.guilds.get(int(data.get("guild_id") or 0))

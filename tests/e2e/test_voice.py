@@ -241,3 +241,41 @@ async def test_leaves_when_alone_for_the_idle_timeout(voice_bot, emulator: Disco
     await emulator.leave_voice(emulator.member("alice"))
     await emulator.wait_until(lambda: emulator.guild.id not in cog(bot).sessions and not bot.voice_clients,
                               timeout=8, message="the bot to leave its empty channel")
+
+
+@pytest.mark.parametrize(("code", "rejoined_by"), [(1006, "discord.py"), (4015, "the cog")])
+async def test_a_dropped_voice_connection_comes_back_and_still_hears(
+        voice_bot, emulator: DiscordEmulator, piper_voice, whisper, llm, code: int, rejoined_by: str) -> None:
+    """1006: discord.py reconnects by itself (its socket reader must not hang on the old socket).
+    4015: discord.py 2.7.1's voice resume times out and it leaves; the cog joins again."""
+    llm.queue(Reply(text="Paris."))
+    bot = await voice_bot()
+    await joined(emulator)
+    guild_id = emulator.guild.id
+    before = cog(bot).sessions[guild_id]
+    old_ws = emulator.voice.session(guild_id).ws
+    await emulator.voice.close_connection(guild_id, code=code, reason="voice server restarting")
+    await emulator.voice.wait_for(lambda: (s := emulator.voice.session(guild_id)) is not None and s.ws is not None
+                                  and s.ws is not old_ws and s.secret_key is not None, timeout=30,
+                                  what="the bot to reconnect")
+    await emulator.wait_until(lambda: guild_id in cog(bot).sessions and cog(bot).sessions[guild_id].vc.is_connected(),
+                              timeout=10, message="a connected session")
+    assert (cog(bot).sessions[guild_id] is before) == (rejoined_by == "discord.py")
+    await emulator.voice.speak(guild_id, emulator.member("alice").id, speech(piper_voice, QUESTION),
+                               sample_rate=KOKORO_RATE, channels=1)
+    await whisper.wait_for("transcribe", 1, timeout=15)
+    await llm.wait_for_chat_requests(1, timeout=10)
+    await emulator.voice.wait_for_audio(guild_id, seconds=0.5, timeout=15)
+    assert not [m for m in emulator.records.messages.values() if "lost the voice connection" in m.content]
+
+
+async def test_a_bot_disconnected_by_a_moderator_stays_out_and_says_so(voice_bot, emulator: DiscordEmulator) -> None:
+    bot = await voice_bot()
+    await joined(emulator)
+    await emulator.disconnect_bot_from_voice()
+    await emulator.wait_for_message(emulator.channel("general"),
+                                    lambda m: "I was disconnected from **Voice**" in m.content, timeout=10)
+    await emulator.wait_until(lambda: emulator.guild.id not in cog(bot).sessions and not bot.voice_clients,
+                              timeout=5, message="the session to end")
+    await asyncio.sleep(1.5)  # past the first rejoin delay: nothing may come back
+    assert emulator.bot_member().voice is None and not bot.voice_clients

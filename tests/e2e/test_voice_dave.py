@@ -47,6 +47,14 @@ async def test_encrypted_speech_is_heard_and_the_answer_is_spoken_encrypted(
     dave = emulator.voice.session(guild_id).dave
     await emulator.voice.wait_for(lambda: dave.settled and dave.record.executed, timeout=5,
                                   what="the DAVE group with alice and the bot")
+    await ask_and_hear_encrypted(bot, emulator, piper_voice, llm)
+    assert dave.record.bot_frames_decrypted > 40 and dave.record.decrypt_failures == 0
+
+
+async def ask_and_hear_encrypted(bot: Any, emulator: DiscordEmulator, piper_voice: Any,
+                                 llm: FakeLLMServer) -> None:  # noqa: F811
+    """Alice asks QUESTION through DAVE; the bot hears it, and its answer starts playing."""
+    guild_id = emulator.guild.id
     await emulator.voice.speak(guild_id, emulator.member("alice").id, speech(piper_voice, QUESTION),
                                sample_rate=KOKORO_RATE, channels=1)
     await llm.wait_for_chat_requests(1, timeout=15)
@@ -54,4 +62,20 @@ async def test_encrypted_speech_is_heard_and_the_answer_is_spoken_encrypted(
     vc = bot.get_cog("Voice").sessions[guild_id].vc
     assert vc.opener.stats.decrypted > 20 and vc.opener.stats.failed == 0
     await emulator.voice.wait_for_audio(guild_id, seconds=1.0, timeout=15)
-    assert dave.record.bot_frames_decrypted > 40 and dave.record.decrypt_failures == 0
+
+
+async def test_after_a_dropped_connection_a_new_dave_group_is_formed_and_speech_heard(
+        voice_bot: Any, emulator: DiscordEmulator, piper_voice: Any, llm: FakeLLMServer) -> None:  # noqa: F811
+    llm.queue(Reply(text="Paris is the capital of France."))
+    bot = await voice_bot()
+    await joined(emulator)
+    guild_id = emulator.guild.id
+    first = emulator.voice.session(guild_id)
+    await emulator.voice.wait_for(lambda: first.dave.settled, timeout=5, what="the first DAVE group")
+    await emulator.voice.close_connection(guild_id, code=1006, reason="voice server restarting")
+    await emulator.voice.wait_for(lambda: (s := emulator.voice.session(guild_id)) is not None and s is not first
+                                  and s.dave is not None and s.dave.settled and s.dave.record.executed,
+                                  timeout=20, what="a new DAVE group after the reconnect")
+    await ask_and_hear_encrypted(bot, emulator, piper_voice, llm)
+    second = emulator.voice.session(guild_id)
+    assert second.dave.record.bot_frames_decrypted > 40 and second.dave.record.decrypt_failures == 0

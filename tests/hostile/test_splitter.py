@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from services.chat.splitter import fence_state, split_message
@@ -19,17 +19,20 @@ _atoms = st.one_of(
     st.sampled_from(FENCES + WORDS + GRAPHEMES + RTL_WORDS + ZERO_WIDTH),
     st.text(max_size=10),
 )
-# Graphemes and CRLF are tagged so the test knows which cut points lie inside one.
-_UNSPLITTABLE = set(GRAPHEMES) | {"\r\n", "\r\n\r\n"}
+# Graphemes are tagged so the test knows which cut points lie inside one.
+_UNSPLITTABLE = set(GRAPHEMES)
 limits = st.integers(min_value=40, max_value=2000)
 
 
 def _forbidden_cuts(pieces: list[str]) -> set[int]:
+    """Cut points inside a tagged grapheme cluster, or between the CR and LF of a CRLF anywhere."""
     forbidden, pos = set(), 0
     for piece in pieces:
         if piece in _UNSPLITTABLE:
             forbidden.update(range(pos + 1, pos + len(piece)))
         pos += len(piece)
+    text = "".join(pieces)
+    forbidden.update(i + 1 for i in range(len(text) - 1) if text[i:i + 2] == "\r\n")
     return forbidden
 
 
@@ -56,6 +59,7 @@ def _check(text: str, limit: int) -> list:
 
 @settings(max_examples=250, deadline=None)
 @given(pieces=st.lists(_atoms, max_size=120), limit=limits)
+@example(pieces=["```\n", "\n", "00", "0" * 9, "0" * 10, "\r\n\r\n", "```\n", "```\n"], limit=40)  # between two CRLFs is fine
 def test_hostile_answers_split_exactly(pieces: list[str], limit: int) -> None:
     text = "".join(pieces)
     chunks = _check(text, limit)
