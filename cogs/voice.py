@@ -148,9 +148,9 @@ class Voice(commands.Cog):
         session = self.sessions.get(member.guild.id)
         if session is None:
             return
-        if self.bot.user is not None and member.id == self.bot.user.id:
-            return  # the bot's own connection: ReceivingVoiceClient.on_gone says when it is really over
-        session.check_alone()
+        if self.bot.user is not None and member.id == self.bot.user.id and after.channel is None:
+            return  # also sent while discord.py reconnects: ReceivingVoiceClient.on_gone says when it is over
+        session.check_alone()  # someone came or went, or the bot was moved
 
     def _voice_gone(self, guild_id: int, vc: ReceivingVoiceClient) -> None:
         """discord.py is done with `vc`; unless we ended the session ourselves, recover from it."""
