@@ -10,21 +10,19 @@ import asyncio
 import logging
 import math
 import re
-import sqlite3
 
 import discord
 from discord import app_commands
-from discord.ext import commands, tasks
+from discord.ext import commands
 
 from bot import Bot
+from cogs._prune import pruning_loop
 from cogs._stream import StreamingReply, stream_answer
 from cogs._ui import NO_MENTIONS, reply
 from services.chat.context import ContextBuilder, Prompt, load_system_prompt
 from services.chat.cooldown import Cooldown
 from services.chat.memory import ConversationStore
 from services.chat.ordering import KeyedQueue
-from services.storage import StorageError
-from services.storage.retention import prune_every
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +44,10 @@ class Chat(commands.Cog):
         self.queue = KeyedQueue()
         self.cooldown = Cooldown(settings.chat_user_cooldown)
         self.answering: set[asyncio.Task[object]] = set()
+        self.prune_history = pruning_loop("chat turns", settings.chat_history_days,
+                                          lambda: self.store.prune(settings.chat_history_days))
 
     async def cog_load(self) -> None:
-        self.prune_history.change_interval(seconds=prune_every(self.settings.chat_history_days))
         self.prune_history.start()
 
     async def cog_unload(self) -> None:
@@ -59,17 +58,6 @@ class Chat(commands.Cog):
             task.cancel()
         if tasks_left:
             await asyncio.wait(tasks_left, timeout=10)
-
-    @tasks.loop(hours=24)
-    async def prune_history(self) -> None:
-        """At start-up, then daily (more often for a short retention): drop turns older than CHAT_HISTORY_DAYS."""
-        try:
-            removed = await self.store.prune(self.settings.chat_history_days)
-        except (sqlite3.Error, StorageError):
-            log.exception("Could not prune chat history; trying again tomorrow")
-            return
-        if removed:
-            log.info("Pruned %d chat turns older than %g days", removed, self.settings.chat_history_days)
 
     # --- gates shared by every trigger ----------------------------------------------------------
 

@@ -8,20 +8,18 @@ text is user input, so a delivery pings its owner and nobody else, whatever the 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import discord
 from discord import app_commands
-from discord.ext import commands, tasks
+from discord.ext import commands
 
 from bot import Bot
+from cogs._prune import pruning_loop
 from cogs._ui import OwnerPager, reply
 from services.reminders import DeliveryResult, DueReminder, Reminder, ReminderError, ReminderPage, lateness_note
-from services.storage import StorageError
-from services.storage.retention import prune_every
 
 log = logging.getLogger(__name__)
 
@@ -141,25 +139,16 @@ class Reminders(commands.Cog):
         self.bot = bot
         self.service = bot.services.reminders
         self.late_note_after = bot.settings.reminder_late_note_after
+        self.prune_history = pruning_loop("finished reminders", self.service.history_days, self.service.prune_finished)
 
     async def cog_load(self) -> None:
         # Overdue reminders from before a restart go out now; REST works before the gateway connects.
         self.service.start(self.deliver)
-        self.prune_history.change_interval(seconds=prune_every(self.service.history_days))
         self.prune_history.start()
 
     async def cog_unload(self) -> None:
         self.prune_history.cancel()
         await self.service.stop()
-
-    @tasks.loop(hours=24)
-    async def prune_history(self) -> None:
-        """At start-up, then daily (more often for a short retention): forget reminders finished
-        more than REMINDER_HISTORY_DAYS ago."""
-        try:
-            await self.service.prune_finished()
-        except (sqlite3.Error, StorageError):
-            log.exception("Could not prune finished reminders; trying again tomorrow")
 
     # --- delivery ----------------------------------------------------------------------------
 

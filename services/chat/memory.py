@@ -65,7 +65,8 @@ class ConversationStore:
 
     async def prune(self, older_than_days: float) -> int:
         cutoff = self._clock() - older_than_days * 86400
-        return await self._db.execute("DELETE FROM conversation_turns WHERE created_at < ?", (cutoff,))
+        return await self._db.delete_in_batches("conversation_turns", "created_at < ?", (cutoff,),
+                                                order_by="created_at")
 
     async def count(self, scope_id: int) -> int:
         row = await self._db.fetchone("SELECT COUNT(*) FROM conversation_turns WHERE scope_id = ?", (scope_id,))

@@ -25,4 +25,5 @@ class HealthHistory:
         return [(r[0], r[1]) for r in rows]
 
     async def prune(self, older_than: float) -> int:
-        return await self._db.execute("DELETE FROM health_history WHERE checked_at < ?", (older_than,))
+        return await self._db.delete_in_batches("health_history", "checked_at < ?", (older_than,),
+                                                order_by="checked_at")

@@ -87,10 +87,7 @@ class ReminderService:
 
     async def prune_finished(self) -> int:
         """Forget reminders delivered, failed or cancelled more than `history_days` ago (pending ones stay)."""
-        removed = await self.store.prune_finished(self._clock() - self.history_days * 86_400.0)
-        if removed:
-            log.info("Pruned %d finished reminders older than %g days", removed, self.history_days)
-        return removed
+        return await self.store.prune_finished(self._clock() - self.history_days * 86_400.0)
 
     def stats(self) -> SchedulerStats | None:
         return self.scheduler.stats() if self.scheduler is not None else None

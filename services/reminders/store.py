@@ -114,19 +114,9 @@ class ReminderStore:
             return cursor.rowcount
 
     async def prune_finished(self, older_than: float, *, batch: int = 500) -> int:
-        """Delete reminders that stopped being pending before `older_than`; pending ones are never touched.
-
-        Deletes in batches, each its own short transaction, so a large backlog does not hold the
-        write lock (and block deliveries) for long.
-        """
-        removed = 0
-        while True:
-            deleted = await self._db.execute(
-                "DELETE FROM reminders WHERE id IN (SELECT id FROM reminders WHERE state != 'pending' "
-                "AND finished_at < ? ORDER BY finished_at LIMIT ?)", (older_than, batch))
-            removed += deleted
-            if deleted < batch:
-                return removed
+        """Delete reminders that stopped being pending before `older_than`; pending ones are never touched."""
+        return await self._db.delete_in_batches("reminders", "state != 'pending' AND finished_at < ?", (older_than,),
+                                                order_by="finished_at", batch=batch)
 
     # --- user time zones ---------------------------------------------------------------------
 

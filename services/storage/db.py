@@ -166,6 +166,23 @@ class Database:
             cursor = await self._conn.execute(sql, params)
             return cursor.rowcount
 
+    async def delete_in_batches(self, table: str, where: str, params: Sequence[Any], *, order_by: str,
+                                batch: int = 500) -> int:
+        """DELETE FROM `table` WHERE `where`, `batch` rows per statement; return the rows deleted.
+
+        Each batch is its own short transaction and the lock is released between them, so pruning a
+        large backlog never makes other writes (a /remind, a delivery) wait for more than one batch.
+        `table`, `where` and `order_by` are the caller's SQL, never user input.
+        """
+        sql = (f"DELETE FROM {table} WHERE rowid IN "
+               f"(SELECT rowid FROM {table} WHERE {where} ORDER BY {order_by} LIMIT ?)")
+        removed = 0
+        while True:
+            deleted = await self.execute(sql, (*params, batch))
+            removed += deleted
+            if deleted < batch:
+                return removed
+
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.transaction() as tx:
             await tx.executemany(sql, rows)

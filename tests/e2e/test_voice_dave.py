@@ -40,15 +40,21 @@ async def emulator(discord_certificates: TestCertificates) -> AsyncIterator[Disc
 
 async def test_encrypted_speech_is_heard_and_the_answer_is_spoken_encrypted(
         voice_bot: Any, emulator: DiscordEmulator, piper_voice: Any, llm: FakeLLMServer) -> None:  # noqa: F811
-    llm.queue(Reply(text="Paris is the capital of France."))
-    bot = await voice_bot()
-    await joined(emulator)
+    bot = await joined_with_an_answer_queued(voice_bot, emulator, llm)
     guild_id = emulator.guild.id
     dave = emulator.voice.session(guild_id).dave
     await emulator.voice.wait_for(lambda: dave.settled and dave.record.executed, timeout=5,
                                   what="the DAVE group with alice and the bot")
     await ask_and_hear_encrypted(bot, emulator, piper_voice, llm)
     assert dave.record.bot_frames_decrypted > 40 and dave.record.decrypt_failures == 0
+
+
+async def joined_with_an_answer_queued(voice_bot: Any, emulator: DiscordEmulator,  # noqa: F811
+                                       llm: FakeLLMServer) -> Any:  # noqa: F811
+    llm.queue(Reply(text="Paris is the capital of France."))
+    bot = await voice_bot()
+    await joined(emulator)
+    return bot
 
 
 async def ask_and_hear_encrypted(bot: Any, emulator: DiscordEmulator, piper_voice: Any,
@@ -66,9 +72,7 @@ async def ask_and_hear_encrypted(bot: Any, emulator: DiscordEmulator, piper_voic
 
 async def test_after_a_dropped_connection_a_new_dave_group_is_formed_and_speech_heard(
         voice_bot: Any, emulator: DiscordEmulator, piper_voice: Any, llm: FakeLLMServer) -> None:  # noqa: F811
-    llm.queue(Reply(text="Paris is the capital of France."))
-    bot = await voice_bot()
-    await joined(emulator)
+    bot = await joined_with_an_answer_queued(voice_bot, emulator, llm)
     guild_id = emulator.guild.id
     first = emulator.voice.session(guild_id)
     await emulator.voice.wait_for(lambda: first.dave.settled, timeout=5, what="the first DAVE group")

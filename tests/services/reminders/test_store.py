@@ -176,8 +176,8 @@ async def test_prune_deletes_a_backlog_in_batches(store: ReminderStore, clock: F
 
 async def test_prune_uses_its_index(db: Database) -> None:
     plan = await db.fetchall(
-        "EXPLAIN QUERY PLAN SELECT id FROM reminders WHERE state != 'pending' AND finished_at < 5 "
-        "ORDER BY finished_at LIMIT 10")
+        "EXPLAIN QUERY PLAN DELETE FROM reminders WHERE rowid IN (SELECT rowid FROM reminders "
+        "WHERE state != 'pending' AND finished_at < 5 ORDER BY finished_at LIMIT 10)")
     detail = " ".join(str(r["detail"]) for r in plan)
     assert "reminders_finished" in detail and "TEMP B-TREE" not in detail
 
