@@ -3,8 +3,8 @@ visible text in Discord, and how many edits an answer takes against CHAT_STREAM_
 
 Run: .venv/bin/python bench/chat_latency.py [--runs 30] [--interval 1.0]
 
-The real Bot (cogs.chat) runs against the Discord emulator (tests/discord_emulator) and the fake
-Ollama server (tests/fakes/llm_server.py), all on 127.0.0.1 in this process, so one monotonic clock
+The real Bot (cogs.chat) runs against the Discord emulator (devtools/discord_emulator) and the fake
+Ollama server (devtools/fakes/llm_server.py), all on 127.0.0.1 in this process, so one monotonic clock
 serves all three: the server stamps the moment it writes the first answer chunk, the emulator stamps
 every message version. For each prompt (alternately `/chat` and a mention):
   model TTFT  = first chunk written - request received (the baseline, set by --model-ttft)
@@ -34,11 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from bot import Bot  # noqa: E402
 from config.settings import load_settings  # noqa: E402
+from devtools.discord_emulator import DiscordEmulator  # noqa: E402
+from devtools.discord_emulator.records import MessageRecord  # noqa: E402
+from devtools.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
+from devtools.testenv import bot_test_env  # noqa: E402
 from services.storage import Database  # noqa: E402
-from tests.conftest import bot_test_env  # noqa: E402
-from tests.discord_emulator import DiscordEmulator  # noqa: E402
-from tests.discord_emulator.records import MessageRecord  # noqa: E402
-from tests.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
 
 GOAL_MS = 50.0
 

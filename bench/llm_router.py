@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/llm_router.py [--runs 400]
 
-Against the local fake LLM server (tests/fakes/llm_server.py) on 127.0.0.1, with a real SQLite
+Against the local fake LLM server (devtools/fakes/llm_server.py) on 127.0.0.1, with a real SQLite
 database, measured in one run (requests interleaved so drift hits both sides alike):
   1. Router overhead: a streamed answer (20 chunks) through LLMRouter.stream vs the same request
      straight to the provider client, whole answer and time to first token. Goal: < 1 ms added at p50.
@@ -31,12 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from config.settings import load_settings  # noqa: E402
+from devtools.fakes.llm_server import FakeLLMServer, Reply, refused_url  # noqa: E402
 from services.llm.base import LLMProvider, Message, TextDelta  # noqa: E402
 from services.llm.factory import build_router  # noqa: E402
 from services.llm.router import LLMRouter  # noqa: E402
 from services.llm.usage import UsageStore  # noqa: E402
 from services.storage import Cache, Database, HealthStore  # noqa: E402
-from tests.fakes.llm_server import FakeLLMServer, Reply, refused_url  # noqa: E402
 
 ASK = [Message("system", "Be brief."), Message("user", "Tell me about benchmarks.", name="Ann")]
 GOAL_MS = 1.0

@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 from config.settings import load_settings  # noqa: E402
+from devtools.fakes.search_servers import FakeSearchServers, wiki_page  # noqa: E402
 from services.search import build_search  # noqa: E402
 from services.storage import Cache, Database, HealthStore  # noqa: E402
-from tests.fakes.search_servers import FakeSearchServers, wiki_page  # noqa: E402
 
 GOAL_P99_MS = 1.0
 NAMESPACES = ("search:wikipedia", "search:web", "search:urban", "llm")

@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/soak.py [--minutes 30] [--rate 2] [--members 50] [--
 The bot runs ALONE in a child process (this script with --child): the real Bot with the text cogs,
 plus a probe that prints, every --every seconds, its resident memory, open file descriptors, live
 asyncio tasks and event-loop lag (sleep 10 ms, measure the overshoot). This process runs the
-Discord emulator (tests/discord_emulator) and the fake LLM/search servers (tests/fakes) and sends
+Discord emulator (devtools/discord_emulator) and the fake LLM/search servers (devtools/fakes) and sends
 `--rate` prompts a second, a rotating mix of /chat, /ask, /search, /wiki, /remind and mentions
 (tests/hardening/traffic.py), checking that each is answered. At the end it prints the samples and
 compares the first and the last fifth of the run. Not run by CI.
@@ -124,13 +124,12 @@ def compare(samples: list[dict[str, Any]], label: str) -> None:
 
 
 async def parent(args: argparse.Namespace) -> int:
-    from tests.conftest import bot_test_env, env_value
-    from tests.discord_emulator import DiscordEmulator
-    from tests.discord_emulator.certs import make_certificates
-    from tests.fakes.llm_server import FakeLLMServer
-    from tests.fakes.search_servers import FakeSearchServers
-    from tests.hardening.conftest import service_env
-    from tests.hardening.traffic import KINDS, Traffic
+    from devtools.discord_emulator import DiscordEmulator
+    from devtools.discord_emulator.certs import make_certificates
+    from devtools.fakes.llm_server import FakeLLMServer
+    from devtools.fakes.search_servers import FakeSearchServers
+    from devtools.testenv import bot_test_env, env_value, service_env
+    from devtools.traffic import KINDS, Traffic
 
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     database = work / "bot.db"

@@ -3,8 +3,8 @@
 Run: .venv/bin/python bench/voice_latency.py [--runs 12] [--silence-ms 600]
 
 Real engines offline on 127.0.0.1 in this process: Piper behind Kokoro's API (TTS) and
-faster-whisper tiny.en behind Whisper's API (STT), from tests/fakes/engines.py; the model is the
-fake Ollama server (tests/fakes/llm_server.py) writing a three-sentence answer at --token-delay per
+faster-whisper tiny.en behind Whisper's API (STT), from devtools/fakes/engines.py; the model is the
+fake Ollama server (devtools/fakes/llm_server.py) writing a three-sentence answer at --token-delay per
 word after --model-ttft. The member's question is real speech (Piper), endpointed by the real
 Endpointer; a player thread reads the PcmQueue every 20 ms as discord.py's does. Per turn:
   endpointing  = decided end - last voiced frame (set by VOICE_SILENCE_MS)
@@ -36,6 +36,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from config.settings import load_settings  # noqa: E402
+from devtools.fakes.engines import (  # noqa: E402
+    KOKORO_RATE,
+    PiperKokoroServer,
+    WhisperEngineServer,
+    load_piper,
+    load_whisper,
+    piper_sentences,
+)
+from devtools.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
+from devtools.testenv import bot_test_env  # noqa: E402
 from services.chat.memory import ConversationStore  # noqa: E402
 from services.llm import Message, UsageStore, build_router  # noqa: E402
 from services.speech import AudioClip, build_speech  # noqa: E402
@@ -51,16 +61,6 @@ from services.voice import (  # noqa: E402
     VoiceConversation,
 )
 from services.voice.endpoint import FRAME_BYTES  # noqa: E402
-from tests.conftest import bot_test_env  # noqa: E402
-from tests.fakes.engines import (  # noqa: E402
-    KOKORO_RATE,
-    PiperKokoroServer,
-    WhisperEngineServer,
-    load_piper,
-    load_whisper,
-    piper_sentences,
-)
-from tests.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
 
 QUESTION = "What is the capital of France?"
 ANSWER = ("Paris is the capital of France. It sits on the river Seine in the north of the country. "

@@ -17,56 +17,41 @@ import pytest
 
 from bot import Bot
 from config.settings import Settings, load_settings
+from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator.certs import TestCertificates, make_certificates
+from devtools.discord_emulator.process import BotProcess
+from devtools.fakes.llm_server import FakeLLMServer
+from devtools.testenv import bot_test_env, env_value
 from services.storage import Database
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.certs import TestCertificates, make_certificates
-from tests.discord_emulator.process import BotProcess
-
-# Every external service points at a closed local port unless a test gives it a fake server:
-# nothing leaves the machine, and failures are immediate "connection refused".
-CLOSED_PORT_URL = "http://127.0.0.1:9"
 
 
-def bot_test_env(database_path: Path) -> dict[str, str]:
-    """Settings for the bot under test: short timeouts, no retries to wait out, no real network."""
-    return {
-        "DATABASE_PATH": str(database_path),
-        "LOG_LEVEL": "DEBUG",
-        "API_REQUEST_TIMEOUT": "5",
-        "API_RETRY_ATTEMPTS": "2",
-        "API_RETRY_DELAY": "0.01",
-        "API_RETRY_MAX_DELAY": "0.1",
-        "LLM_CONNECT_TIMEOUT": "2",
-        "LLM_FIRST_TOKEN_TIMEOUT": "5",
-        "LLM_TOKEN_GAP_TIMEOUT": "5",
-        "LLM_TOTAL_TIMEOUT": "10",
-        "LLM_CIRCUIT_COOLDOWN": "1",
-        "OLLAMA_HOST": CLOSED_PORT_URL,
-        "OPENROUTER_BASE_URL": CLOSED_PORT_URL,
-        "WIKIPEDIA_BASE_URL": CLOSED_PORT_URL,
-        "URBAN_DICTIONARY_API_URL": CLOSED_PORT_URL,
-        "WEB_SEARCH_ENABLED": "false",
-        "HEALTH_PROBE_TIMEOUT": "1",
-        "CHAT_USER_COOLDOWN": "0",
-        "CHAT_STREAM_EDIT_INTERVAL": "0.2",
-    }
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated database in the test's own folder."""
+    database = await Database.open(tmp_path / "bot.db")
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
-def env_value(value: Any) -> str:
-    """Python values as the environment spells them: True -> "true", (1, 2) -> "1,2", None -> ""."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple | set):
-        return ",".join(env_value(v) for v in value)
-    return str(value)
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeLLMServer]:
+    """A fake model server speaking Ollama's NDJSON and the OpenAI SSE dialect."""
+    async with FakeLLMServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def piper_voice() -> Any:
     """The bundled Piper voice, loaded once per run (~2 s): real offline speech for voice tests."""
-    from tests.fakes.engines import load_piper
+    from devtools.fakes.engines import load_piper
 
     return load_piper()
 
@@ -74,7 +59,7 @@ def piper_voice() -> Any:
 @pytest.fixture(scope="session")
 def whisper_model() -> Any:
     """The bundled Whisper tiny.en, loaded once per run: real offline transcription for voice tests."""
-    from tests.fakes.engines import load_whisper
+    from devtools.fakes.engines import load_whisper
 
     return load_whisper()
 

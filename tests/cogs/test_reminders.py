@@ -27,9 +27,9 @@ from cogs.reminders import (
     preview,
     stamp,
 )
+from devtools.discord_emulator import DiscordEmulator
 from services.reminders import DueReminder, Reminder, ReminderPage
 from services.reminders.recurrence import Daily, Interval
-from tests.discord_emulator import DiscordEmulator
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
 

@@ -12,11 +12,11 @@ import davey
 import pytest
 
 from cogs._voice_receive import ReceivingVoiceClient
+from devtools.discord_emulator.audio import dominant_frequency, is_silence, sine_tone
+from devtools.discord_emulator.voice_rtp import build_rtp
+from devtools.discord_emulator.voice_standin import BOT, CHANNEL, GUILD, Harness, discordpy_voice
 from services.voice.dave import FrameOpener
 from services.voice.rtp import OPUS_SILENCE
-from tests.discord_emulator.audio import dominant_frequency, is_silence, sine_tone
-from tests.discord_emulator.voice_rtp import build_rtp
-from tests.discord_emulator.voice_standin import BOT, CHANNEL, GUILD, Harness, discordpy_voice
 
 ALICE, BOB = 501, 502
 FRAME = 3840

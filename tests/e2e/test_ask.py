@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
-from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.fakes.search_servers import FakeSearchServers, searxng_result
+from devtools.discord_emulator import DiscordEmulator
+from devtools.fakes.llm_server import FakeLLMServer, Reply
+from devtools.fakes.search_servers import FakeSearchServers, searxng_result
 
 QUESTION = "What is asyncio"
 
@@ -19,12 +19,6 @@ QUESTION = "What is asyncio"
 async def fake() -> AsyncIterator[FakeSearchServers]:
     async with FakeSearchServers() as servers:
         yield servers
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import discord
 import pytest
 
 from bot import Bot, discover_cogs
-from tests.discord_emulator import DiscordEmulator, EmulatorError
-from tests.discord_emulator.commands import (
+from devtools.discord_emulator import DiscordEmulator, EmulatorError
+from devtools.discord_emulator.commands import (
     ATTACHMENT,
     BOOLEAN,
     CHANNEL,
@@ -24,7 +24,7 @@ from tests.discord_emulator.commands import (
     SUB_COMMAND_GROUP,
     USER_OPT,
 )
-from tests.discord_emulator.world import ChannelType
+from devtools.discord_emulator.world import ChannelType
 
 CRASH_REPLY = "Something went wrong on my side"
 

@@ -5,24 +5,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from cogs._stream import INTERRUPTED, UNAVAILABLE
+from devtools.discord_emulator import DiscordEmulator
+from devtools.fakes.llm_server import FakeLLMServer, Reply
 from services.chat.memory import ConversationStore, Turn
 from services.storage import Database
-from tests.discord_emulator import DiscordEmulator
-from tests.fakes.llm_server import FakeLLMServer, Reply
 
 INTERVAL = 0.3
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
 
 
 def llm_env(server: FakeLLMServer, **overrides: Any) -> dict[str, Any]:

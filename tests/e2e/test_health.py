@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 
 from config.settings import LLM_PROVIDERS
-from tests.discord_emulator import DiscordEmulator
-from tests.fakes.speech_servers import FakeKokoro, Fault
+from devtools.discord_emulator import DiscordEmulator
+from devtools.fakes.speech_servers import FakeKokoro, Fault
 
 SERVICES = [*(f"llm:{p}" for p in LLM_PROVIDERS), "tts:kokoro", "stt:whisper", "rvc", "search:web",
             "search:wikipedia", "search:urban", "database", "discord:gateway"]

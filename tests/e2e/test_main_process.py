@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.discord_emulator import DiscordEmulator
+from devtools.discord_emulator import DiscordEmulator
 
 
 async def test_main_starts_answers_and_stops_cleanly_on_sigterm(bot_process: Any, emulator: DiscordEmulator) -> None:

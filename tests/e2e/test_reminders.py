@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import Bot
+from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator import permissions as perms
 from services.reminders import Reminder, ReminderStore
 from services.reminders.models import NewReminder
 from services.storage import Database
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator import permissions as perms
 
 STAMP = re.compile(r"<t:(\d+):F> \(<t:\1:R>\)")
 

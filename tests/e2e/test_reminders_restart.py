@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.discord_emulator import DiscordEmulator
+from devtools.discord_emulator import DiscordEmulator
 from tests.e2e.test_reminders import due_epoch, reminder_id
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
-from tests.fakes.search_servers import FakeSearchServers
+from devtools.discord_emulator import DiscordEmulator
+from devtools.fakes.search_servers import FakeSearchServers
 
 
 @pytest.fixture

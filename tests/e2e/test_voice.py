@@ -5,53 +5,21 @@ format, spoken by Piper behind Kokoro's API, and decoded by the emulator's voice
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from cogs.voice import Voice
-from tests.conftest import CLOSED_PORT_URL
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.audio import duration, is_silence, rms
-from tests.fakes.engines import KOKORO_RATE, PiperKokoroServer, WhisperEngineServer, piper_sentences
-from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.fakes.rvc_servers import FakeRvcPython
-from tests.fakes.speech_servers import Fault
+from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator.audio import duration, is_silence, rms
+from devtools.fakes.engines import KOKORO_RATE, piper_sentences
+from devtools.fakes.llm_server import Reply
+from devtools.fakes.rvc_servers import FakeRvcPython
+from devtools.fakes.speech_servers import Fault
+from devtools.testenv import CLOSED_PORT_URL
 
 pytestmark = pytest.mark.slow
-WHISPER_MODEL = "Systran/faster-whisper-tiny.en"
 QUESTION = "What is the capital of France?"
-
-
-@pytest.fixture
-async def kokoro(piper_voice: Any) -> AsyncIterator[PiperKokoroServer]:
-    async with PiperKokoroServer(piper_voice) as server:
-        yield server
-
-
-@pytest.fixture
-async def whisper(whisper_model: Any) -> AsyncIterator[WhisperEngineServer]:
-    async with WhisperEngineServer(whisper_model, model_name=WHISPER_MODEL) as server:
-        yield server
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLMServer]:
-    server = FakeLLMServer()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-def voice_bot(bot_factory: Any, kokoro: PiperKokoroServer, whisper: WhisperEngineServer, llm: FakeLLMServer):
-    async def start(**overrides: Any) -> Any:
-        settings = {"kokoro_api_url": kokoro.url, "whisper_api_url": whisper.url, "whisper_model": WHISPER_MODEL,
-                    "ollama_host": llm.url, "ollama_model": "llama3.2:latest", "voice_silence_ms": 400,
-                    **overrides}
-        return await bot_factory(extensions=["cogs.voice"], **settings)
-    return start
 
 
 def speech(piper_voice: Any, text: str) -> bytes:

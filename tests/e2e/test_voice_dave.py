@@ -9,19 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.certs import TestCertificates
-from tests.e2e.test_voice import (  # noqa: F401  (fixtures reused from the plain voice tests)
-    QUESTION,
-    joined,
-    kokoro,
-    llm,
-    speech,
-    voice_bot,
-    whisper,
-)
-from tests.fakes.engines import KOKORO_RATE
-from tests.fakes.llm_server import FakeLLMServer, Reply
+from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator.certs import TestCertificates
+from devtools.fakes.engines import KOKORO_RATE
+from devtools.fakes.llm_server import FakeLLMServer, Reply
+from tests.e2e.test_voice import QUESTION, joined, speech
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +31,7 @@ async def emulator(discord_certificates: TestCertificates) -> AsyncIterator[Disc
 
 
 async def test_encrypted_speech_is_heard_and_the_answer_is_spoken_encrypted(
-        voice_bot: Any, emulator: DiscordEmulator, piper_voice: Any, llm: FakeLLMServer) -> None:  # noqa: F811
+        voice_bot: Any, emulator: DiscordEmulator, piper_voice: Any, llm: FakeLLMServer) -> None:
     bot = await joined_with_an_answer_queued(voice_bot, emulator, llm)
     guild_id = emulator.guild.id
     dave = emulator.voice.session(guild_id).dave
@@ -49,8 +41,8 @@ async def test_encrypted_speech_is_heard_and_the_answer_is_spoken_encrypted(
     assert dave.record.bot_frames_decrypted > 40 and dave.record.decrypt_failures == 0
 
 
-async def joined_with_an_answer_queued(voice_bot: Any, emulator: DiscordEmulator,  # noqa: F811
-                                       llm: FakeLLMServer) -> Any:  # noqa: F811
+async def joined_with_an_answer_queued(voice_bot: Any, emulator: DiscordEmulator,
+                                       llm: FakeLLMServer) -> Any:
     llm.queue(Reply(text="Paris is the capital of France."))
     bot = await voice_bot()
     await joined(emulator)
@@ -58,7 +50,7 @@ async def joined_with_an_answer_queued(voice_bot: Any, emulator: DiscordEmulator
 
 
 async def ask_and_hear_encrypted(bot: Any, emulator: DiscordEmulator, piper_voice: Any,
-                                 llm: FakeLLMServer) -> None:  # noqa: F811
+                                 llm: FakeLLMServer) -> None:
     """Alice asks QUESTION through DAVE; the bot hears it, and its answer starts playing."""
     guild_id = emulator.guild.id
     await emulator.voice.speak(guild_id, emulator.member("alice").id, speech(piper_voice, QUESTION),
@@ -71,7 +63,7 @@ async def ask_and_hear_encrypted(bot: Any, emulator: DiscordEmulator, piper_voic
 
 
 async def test_after_a_dropped_connection_a_new_dave_group_is_formed_and_speech_heard(
-        voice_bot: Any, emulator: DiscordEmulator, piper_voice: Any, llm: FakeLLMServer) -> None:  # noqa: F811
+        voice_bot: Any, emulator: DiscordEmulator, piper_voice: Any, llm: FakeLLMServer) -> None:
     bot = await joined_with_an_answer_queued(voice_bot, emulator, llm)
     guild_id = emulator.guild.id
     first = emulator.voice.session(guild_id)

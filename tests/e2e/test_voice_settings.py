@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.discord_emulator import DiscordEmulator
+from devtools.discord_emulator import DiscordEmulator
 
 
 async def test_voice_settings_persist_across_a_restart(bot_factory: Any, emulator: DiscordEmulator,

@@ -11,7 +11,7 @@ import discord
 import pytest
 import yarl
 
-from tests.discord_emulator import DiscordEmulator
+from devtools.discord_emulator import DiscordEmulator
 
 
 class EmuClient(discord.Client):

@@ -13,8 +13,8 @@ import discord
 import pytest
 import yarl
 
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.certs import TestCertificates
+from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator.certs import TestCertificates
 from tests.emulator.conftest import ClientFactory
 
 

@@ -9,13 +9,13 @@ import aiohttp
 import discord
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.audio import dominant_frequency, duration, sine_tone
-from tests.discord_emulator.certs import TestCertificates
-from tests.discord_emulator.rtc import voice_module
+from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator.audio import dominant_frequency, duration, sine_tone
+from devtools.discord_emulator.certs import TestCertificates
+from devtools.discord_emulator.rtc import voice_module
 from tests.emulator.conftest import ClientFactory
 
-pytestmark = pytest.mark.skipif(voice_module() is None, reason="tests/discord_emulator/voice.py is not there yet")
+pytestmark = pytest.mark.skipif(voice_module() is None, reason="devtools/discord_emulator/voice.py is not there yet")
 
 
 async def test_the_bot_joins_voice_plays_and_hears_a_member(emulator: DiscordEmulator, client_factory: ClientFactory,

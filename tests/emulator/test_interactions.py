@@ -13,7 +13,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.discord_emulator import DiscordEmulator, EmulatorError
+from devtools.discord_emulator import DiscordEmulator, EmulatorError
 from tests.emulator.conftest import ClientFactory, EmuClient
 
 

@@ -8,12 +8,12 @@ from typing import Any
 import discord
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator import permissions as perms
-from tests.discord_emulator.clock import Clock
-from tests.discord_emulator.mentions import compute_mentions
-from tests.discord_emulator.snowflake import Snowflakes
-from tests.discord_emulator.world import World, default_world
+from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator import permissions as perms
+from devtools.discord_emulator.clock import Clock
+from devtools.discord_emulator.mentions import compute_mentions
+from devtools.discord_emulator.snowflake import Snowflakes
+from devtools.discord_emulator.world import World, default_world
 from tests.emulator.conftest import ClientFactory
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import discord
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
+from devtools.discord_emulator import DiscordEmulator
 from tests.emulator.conftest import ClientFactory
 
 

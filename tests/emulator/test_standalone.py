@@ -1,4 +1,4 @@
-"""`python -m tests.discord_emulator` runs on its own, prints how to point a bot at it, stops on SIGTERM;
+"""`python -m devtools.discord_emulator` runs on its own, prints how to point a bot at it, stops on SIGTERM;
 its console turns typed lines into members' messages and commands and prints the bot's answers."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import aiohttp
 import pytest
 
 from bot import Bot
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.console import handle_line, show_answers
-from tests.discord_emulator.process import REPO
+from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator.console import handle_line, show_answers
+from devtools.discord_emulator.process import REPO
 
 
 async def test_standalone_emulator_prints_its_settings_and_serves() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.discord_emulator", "--port", "0", cwd=REPO,
+        sys.executable, "-m", "devtools.discord_emulator", "--port", "0", cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         assert process.stdout is not None
@@ -44,7 +44,7 @@ async def test_standalone_emulator_prints_its_settings_and_serves() -> None:
 
 async def test_the_console_ends_with_its_input() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.discord_emulator", "--console", cwd=REPO,
+        sys.executable, "-m", "devtools.discord_emulator", "--console", cwd=REPO,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         output, _ = await asyncio.wait_for(process.communicate(b"alice #general hello\nnobody #general hi\n"), 20)

@@ -17,12 +17,12 @@ import davey
 import discord
 import pytest
 
-from tests.discord_emulator.audio import dominant_frequency, sine_tone
-from tests.discord_emulator.certs import make_certificates
-from tests.discord_emulator.voice import VoiceServer
-from tests.discord_emulator.voice_dave import DaveChannel
-from tests.discord_emulator.voice_rtp import parse_rtp
-from tests.discord_emulator.voice_standin import BOT, CHANNEL, GUILD, Harness, discordpy_voice
+from devtools.discord_emulator.audio import dominant_frequency, sine_tone
+from devtools.discord_emulator.certs import make_certificates
+from devtools.discord_emulator.voice import VoiceServer
+from devtools.discord_emulator.voice_dave import DaveChannel
+from devtools.discord_emulator.voice_rtp import parse_rtp
+from devtools.discord_emulator.voice_standin import BOT, CHANNEL, GUILD, Harness, discordpy_voice
 
 ALICE, BOB, CAROL = 501, 502, 503
 FRAME = 3840

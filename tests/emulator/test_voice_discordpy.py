@@ -14,9 +14,9 @@ import davey
 import discord
 import pytest
 
-from tests.discord_emulator.audio import dominant_frequency, duration, is_silence, sine_tone
-from tests.discord_emulator.voice_rtp import parse_rtp
-from tests.discord_emulator.voice_standin import CHANNEL, GUILD, Harness, discordpy_voice
+from devtools.discord_emulator.audio import dominant_frequency, duration, is_silence, sine_tone
+from devtools.discord_emulator.voice_rtp import parse_rtp
+from devtools.discord_emulator.voice_standin import CHANNEL, GUILD, Harness, discordpy_voice
 
 ALICE = 444
 FRAME = 3840  # bytes of one 20 ms 48 kHz stereo frame

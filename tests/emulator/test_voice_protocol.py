@@ -17,9 +17,9 @@ import pytest
 from discord import opus
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt, crypto_aead_xchacha20poly1305_ietf_encrypt
 
-from tests.discord_emulator.audio import dominant_frequency, is_silence, sine_tone
-from tests.discord_emulator.certs import make_certificates
-from tests.discord_emulator.voice import VoiceServer
+from devtools.discord_emulator.audio import dominant_frequency, is_silence, sine_tone
+from devtools.discord_emulator.certs import make_certificates
+from devtools.discord_emulator.voice import VoiceServer
 
 GUILD, CHANNEL, BOT = 1001, 2002, 3003
 ALICE, BOB = 4004, 5005

@@ -13,10 +13,10 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import aiohttp
 import pytest
 from aiohttp import web
 
+from devtools.fakes.llm_server import FakeLLMServer, Reply
 from services.errors import ServiceError, TransientError
 from services.http import request_json
 from services.llm.base import MAX_CHARS_PER_TOKEN, GenerationOptions, Message, Timeouts
@@ -25,7 +25,6 @@ from services.llm.ollama import OllamaProvider
 from services.llm.openai_compat import OpenAICompatProvider
 from services.search.errors import SearchTimeout
 from services.search.fetch import get_json
-from tests.fakes.llm_server import FakeLLMServer, Reply
 
 HUNDRED_MB = 100 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -98,12 +97,6 @@ async def hostile() -> AsyncIterator[tuple[Hostile, str]]:
         yield server, f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 TIMEOUTS = Timeouts(connect=2, first_token=5, token_gap=5, total=20)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from services.storage import Cache, Database
 
 
@@ -15,15 +11,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def db(tmp_path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.db")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def rows(db: Database) -> int:

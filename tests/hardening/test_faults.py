@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from cogs._stream import INTERRUPTED
-from tests.discord_emulator import DiscordEmulator
-from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.hardening.conftest import TEXT_COGS, service_env
+from devtools.discord_emulator import DiscordEmulator
+from devtools.fakes.llm_server import FakeLLMServer, Reply
+from devtools.testenv import TEXT_COGS, service_env
+from devtools.traffic import Traffic, llm_echo
 from tests.hardening.test_load import make_crowd, run_wave
-from tests.hardening.traffic import Traffic, llm_echo
 
 LOCK_SCRIPT = """
 import sqlite3, sys, time

@@ -13,10 +13,10 @@ import statistics
 import time
 from typing import Any
 
-from tests.discord_emulator import DiscordEmulator
-from tests.hardening.conftest import TEXT_COGS, service_env
+from devtools.discord_emulator import DiscordEmulator
+from devtools.testenv import TEXT_COGS, service_env
+from devtools.traffic import KINDS, Traffic
 from tests.hardening.probes import LagProbe, bot_tasks, project_objects
-from tests.hardening.traffic import KINDS, Traffic
 
 MEMBERS = 200
 WINDOW = 10.0

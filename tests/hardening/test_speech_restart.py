@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from config.settings import load_settings
+from devtools.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, tone
 from services.errors import TransientError
 from services.resilience import CircuitOpen
 from services.speech.audio import AudioClip
 from services.speech.factory import build_speech
 from services.storage import Database, HealthStore
-from tests.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, tone
 
 
 def discord_clip(seconds: float = 1.0) -> AudioClip:

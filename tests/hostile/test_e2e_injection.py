@@ -6,15 +6,13 @@ when Discord is told to show it anyway (a server admin can override those defaul
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import discord
-import pytest
 
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator import permissions as perms
-from tests.fakes.llm_server import FakeLLMServer, Reply
+from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator import permissions as perms
+from devtools.fakes.llm_server import Reply
 from tests.hostile.strategies import COMMANDS, GRAPHEMES, MENTIONS, RTL_WORDS, ZERO_WIDTH
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
@@ -26,12 +24,6 @@ def _filler(option: dict[str, Any]) -> Any:
     if option["type"] in (4, 10):
         value = max(option.get("min_value", value), min(option.get("max_value", value), value))
     return value
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
 
 
 async def test_a_long_hostile_answer_pings_nobody_in_any_message(bot_factory, emulator: DiscordEmulator, llm):

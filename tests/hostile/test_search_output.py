@@ -12,9 +12,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cogs.search import web_embed
+from devtools.discord_emulator import DiscordEmulator
 from services.search.base import WebResult
 from services.search.urls import link_url
-from tests.discord_emulator import DiscordEmulator
 from tests.hostile.strategies import BIDI, MENTIONS, hostile_text
 
 INJECTIONS = [">)**\n[Free Nitro](https://phish.example)", ") [x](https://phish.example", "> <@&1>", "\u202egpj.exe",
@@ -89,7 +89,7 @@ def test_the_embed_holds_only_the_bots_own_links(results: list[tuple[str, str, s
 
 
 async def test_a_forged_link_from_searxng_stays_inside_its_result(bot_factory, emulator: DiscordEmulator):
-    from tests.fakes.search_servers import FakeSearchServers
+    from devtools.fakes.search_servers import FakeSearchServers
     async with FakeSearchServers() as fake:
         await bot_factory(extensions=["cogs.search"], web_search_enabled=True, web_search_engine="searxng",
                           web_search_rate_limit_delay=0, **fake.settings_env())

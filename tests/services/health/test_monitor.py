@@ -114,12 +114,6 @@ async def test_history_is_pruned(tmp_path):
 
 # --- probe kinds, breakers, rounds, staleness, alerts filter ---------------------------------
 
-@pytest.fixture
-async def db(tmp_path):
-    database = await Database.open(tmp_path / "bot.db")
-    yield database
-    await database.close()
-
 
 def ok(detail: str | None = None, latency_ms: float | None = None):
     async def check() -> ProbeResult:

@@ -10,15 +10,14 @@ import aiohttp
 import pytest
 
 from config.settings import LLM_PROVIDERS, load_settings
+from devtools.fakes.search_servers import FakeSearchServers
+from devtools.fakes.speech_servers import FakeKokoro, Fault
+from devtools.testenv import CLOSED_PORT_URL, bot_test_env
 from services.container import Services
 from services.errors import ServiceError
 from services.health.probes import probe_database
 from services.llm import AllProvidersFailed, Message
 from services.storage import Database, ServiceHealth
-from tests.conftest import CLOSED_PORT_URL, bot_test_env
-from tests.fakes.llm_server import FakeLLMServer
-from tests.fakes.search_servers import FakeSearchServers
-from tests.fakes.speech_servers import FakeKokoro, Fault
 
 EVERY_SERVICE = {*(f"llm:{p}" for p in LLM_PROVIDERS), "tts:kokoro", "stt:whisper", "rvc", "search:web",
                  "search:wikipedia", "search:urban", "database"}
@@ -44,13 +43,6 @@ async def make_services(tmp_path) -> AsyncIterator[MakeServices]:
         await services.close()
         await session.close()
         await db.close()
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLMServer]:
-    server = await FakeLLMServer().start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture

@@ -6,15 +6,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiohttp
 import pytest
 
 from config.settings import Settings, load_settings
+from devtools.fakes.llm_server import FakeLLMServer
 from services.llm.factory import build_router
 from services.llm.router import LLMRouter
 from services.llm.usage import UsageStore
-from services.storage import Cache, Database, HealthStore
-from tests.fakes.llm_server import FakeLLMServer
+from services.storage import Cache, HealthStore
 
 # Short but safe limits: every deadline a test does not mean to hit is far above what it needs.
 FAST_ENV = {
@@ -52,19 +51,6 @@ class Clock:
 
 def settings(**env: str) -> Settings:
     return load_settings({**FAST_ENV, **env})
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
-async def db(tmp_path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.db")
-    yield database
-    await database.close()
 
 
 @pytest.fixture

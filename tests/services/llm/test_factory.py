@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from devtools.fakes.llm_server import FakeLLMServer
 from services.llm.base import Message
 from services.llm.factory import build_chain, build_router
 from services.llm.ollama import OllamaProvider
@@ -9,7 +10,6 @@ from services.llm.openai_compat import OpenAICompatProvider
 from services.llm.router import LLMRouter, Target
 from services.llm.usage import UsageStore
 from services.storage import HealthStore
-from tests.fakes.llm_server import FakeLLMServer
 from tests.services.llm.conftest import settings
 
 

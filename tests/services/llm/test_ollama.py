@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.fakes.llm_server import FakeLLMServer, Reply, hanging_listener, refused_url
 from services.errors import TransientError
 from services.llm.base import GenerationOptions, Message, StreamEnd, TextDelta, Timeouts, Usage
 from services.llm.errors import ModelNotFound, RateLimited, StreamBroken, StreamTimeout, WrongEndpoint
 from services.llm.ollama import OllamaOptions, OllamaProvider
-from tests.fakes.llm_server import FakeLLMServer, Reply, hanging_listener, refused_url
 
 ASK = [Message("system", "Be brief."), Message("user", "What is 2+2?", name="Ann")]
 RELAXED = Timeouts(connect=2, first_token=5, token_gap=5, total=20)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.fakes.llm_server import FakeLLMServer, Reply, refused_url
 from services.errors import ServiceError, TransientError
 from services.llm.base import GenerationOptions, Message, StreamEnd, TextDelta, Timeouts, Usage
 from services.llm.errors import (
@@ -17,7 +18,6 @@ from services.llm.errors import (
     StreamTimeout,
 )
 from services.llm.openai_compat import OpenAICompatProvider
-from tests.fakes.llm_server import FakeLLMServer, Reply, refused_url
 
 KEY = "sk-or-v1-0123456789abcdef"
 ASK = [Message("system", "Be brief."), Message("user", "Hi!", name="Ann")]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.fakes.llm_server import Reply, refused_url
 from services.llm.base import Message, TextDelta
 from services.llm.errors import AllProvidersFailed, AuthFailed, ModelNotFound, StreamBroken
 from services.llm.router import ChatResult, ProviderSwitch
 from services.storage import HealthStore
-from tests.fakes.llm_server import Reply, refused_url
 
 ASK = [Message("user", "Tell me a story.", name="Ann")]
 
@@ -160,7 +160,7 @@ async def test_permanent_errors_are_not_retried(make_router, server, backup, sle
 
 
 async def test_bad_key_drops_the_provider_and_opens_its_circuit(make_router, server, db):
-    from tests.fakes.llm_server import FakeLLMServer
+    from devtools.fakes.llm_server import FakeLLMServer
 
     async with FakeLLMServer(api_key="sk-right-key-123456") as keyed:
         env = chain(server.url, keyed.openai_url, LLM_PROVIDER="openai", OPENAI_API_KEY="sk-wrong-key-123456",

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
+from devtools.fakes.llm_server import Reply, refused_url
 from services.llm.base import Message, TextDelta
 from services.llm.errors import AllProvidersFailed, BudgetExhausted
 from services.llm.usage import UsageStore
 from services.resilience import CircuitOpen
 from services.storage import HealthStore
-from tests.fakes.llm_server import Reply, refused_url
 from tests.services.llm.conftest import Clock
 
 ASK = [Message("user", "Hi")]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -81,13 +79,6 @@ class Recorder:
 
     def ids(self) -> list[int]:
         return [due.reminder.id for _, due in self.calls]
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.db")
-    yield database
-    await database.close()
 
 
 @pytest.fixture

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from config.settings import Settings, load_settings
+from devtools.fakes.search_servers import FakeSearchServers
 from services.search import SearchServices, build_search
 from services.storage import Cache, Database, HealthStore
-from tests.fakes.search_servers import FakeSearchServers
 
 
 class Clock:
@@ -23,13 +22,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.db")
-    yield database
-    await database.close()
 
 
 @pytest.fixture
@@ -45,12 +37,6 @@ def cache(db: Database, clock: Clock) -> Cache:
 @pytest.fixture
 def health(db: Database) -> HealthStore:
     return HealthStore(db)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 @pytest.fixture

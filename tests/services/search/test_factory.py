@@ -1,10 +1,10 @@
 import aiohttp
 
+from devtools.fakes.search_servers import FakeSearchServers, searxng_result
 from services.container import Services
 from services.search.web_ddgs import DdgsBackend
 from services.search.web_searxng import SearxngBackend
 from services.storage import Database
-from tests.fakes.search_servers import FakeSearchServers, searxng_result
 from tests.services.search.conftest import BuildSearch, make_settings
 
 

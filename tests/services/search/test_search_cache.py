@@ -3,10 +3,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from devtools.fakes.search_servers import FakeSearchServers, urban_entry
 from services.errors import TransientError
 from services.search import build_search
 from services.storage import Cache, Database, HealthStore
-from tests.fakes.search_servers import FakeSearchServers, urban_entry
 from tests.services.search.conftest import BuildSearch, Clock, make_settings
 from tests.services.search.test_web_ddgs import FakeDDGS
 

@@ -2,10 +2,10 @@ import time
 
 import pytest
 
+from devtools.fakes.search_servers import FakeSearchServers, Scripted, urban_entry
 from services.errors import TransientError
 from services.search import SearchRateLimited, SearchTimeout, render_crosslinks
 from services.storage import HealthStore
-from tests.fakes.search_servers import FakeSearchServers, Scripted, urban_entry
 from tests.services.search.conftest import BuildSearch
 
 

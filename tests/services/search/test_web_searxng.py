@@ -2,11 +2,11 @@ import time
 
 import pytest
 
+from devtools.fakes.search_servers import FakeSearchServers, searxng_result
 from services.errors import PermanentError, TransientError
 from services.search import SearchRateLimited, SearchTimeout, WebResult, WebSearch
 from services.search.web_searxng import searxng_language
 from services.storage import HealthStore
-from tests.fakes.search_servers import FakeSearchServers, searxng_result
 from tests.services.search.conftest import BuildSearch
 
 

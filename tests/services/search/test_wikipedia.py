@@ -2,11 +2,11 @@ import time
 
 import pytest
 
+from devtools.fakes.search_servers import FakeSearchServers, Scripted
 from services.errors import PermanentError, TransientError
 from services.search import InvalidQuery, SearchRateLimited, SearchTimeout
 from services.search.wikipedia import encode_title
 from services.storage import HealthStore
-from tests.fakes.search_servers import FakeSearchServers, Scripted
 from tests.services.search.conftest import BuildSearch
 
 SUMMARY = "/api/rest_v1/page/summary/"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
 import pytest
 
 from services.resilience import CircuitBreaker, RetryPolicy
@@ -20,12 +19,6 @@ class RecordedSleeps:
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture

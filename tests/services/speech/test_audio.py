@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.fakes.speech_servers import ffmpeg_stream_wav_header, float_wav_bytes, tone
 from services.speech import audio
 from services.speech.audio import AudioClip, AudioFormatError, SampleAligner, StreamConverter
-from tests.fakes.speech_servers import ffmpeg_stream_wav_header, float_wav_bytes, tone
 
 
 def sine(freq: float, seconds: float, rate: int, level: float = 0.5) -> np.ndarray:

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
+from devtools.fakes.speech_servers import FakeKokoro, Fault, tone
 from services.errors import PermanentError, TransientError
 from services.resilience import CircuitOpen
 from services.speech.kokoro import KokoroTTS, parse_voices, voice_names
-from tests.fakes.speech_servers import FakeKokoro, Fault, tone
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import re
 
 import pytest
 
+from devtools.fakes.engines import PiperKokoroServer, WhisperEngineServer, load_piper, load_whisper
 from services.speech import audio
 from services.speech.audio import AudioClip, StreamConverter
 from services.speech.kokoro import KokoroTTS
 from services.speech.whisper_cpp import WhisperCppSTT
 from services.speech.whisper_openai import OpenAIWhisperSTT
-from tests.fakes.engines import PiperKokoroServer, WhisperEngineServer, load_piper, load_whisper
 
 pytestmark = pytest.mark.slow
 

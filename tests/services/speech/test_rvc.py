@@ -7,12 +7,12 @@ import os
 
 import pytest
 
+from devtools.fakes.rvc_servers import FakeRvcPython, FakeRvcWebUI
+from devtools.fakes.speech_servers import Fault, tone
 from services.errors import PermanentError
 from services.speech.audio import AudioClip
 from services.speech.rvc_python import RvcPythonConverter
 from services.speech.rvc_webui import RvcWebUIConverter
-from tests.fakes.rvc_servers import FakeRvcPython, FakeRvcWebUI
-from tests.fakes.speech_servers import Fault, tone
 
 
 def kokoro_clip(seconds: float = 0.5) -> AudioClip:

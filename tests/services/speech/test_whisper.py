@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from devtools.fakes.speech_servers import FakeOpenAIWhisper, FakeWhisperCpp, Fault, tone
 from services.errors import PermanentError, TransientError
 from services.speech.audio import AudioClip
 from services.speech.whisper_cpp import WhisperCppSTT
 from services.speech.whisper_openai import OpenAIWhisperSTT
-from tests.fakes.speech_servers import FakeOpenAIWhisper, FakeWhisperCpp, Fault, tone
 
 MODEL = "Systran/faster-whisper-small"
 

@@ -15,13 +15,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-async def db(tmp_path):
-    database = await Database.open(tmp_path / "bot.db")
-    yield database
-    await database.close()
-
-
 async def test_set_get_expire(db):
     clock = Clock()
     cache = Cache(db, clock=clock)

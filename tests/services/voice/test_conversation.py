@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 
 from config.settings import load_settings
+from devtools.fakes.llm_server import FakeLLMServer, Reply
+from devtools.fakes.rvc_servers import FakeRvcPython
+from devtools.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, Fault
+from devtools.testenv import CLOSED_PORT_URL, bot_test_env
 from services.chat.memory import ConversationStore
 from services.llm import UsageStore, build_router
 from services.speech import build_speech
 from services.storage import Database, HealthStore
 from services.voice import GuildVoiceSettings, PcmQueue, Speaker, Utterance, VoiceConversation
 from services.voice.conversation import LLM_APOLOGY, STT_UNAVAILABLE
-from tests.conftest import CLOSED_PORT_URL, bot_test_env
-from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.fakes.rvc_servers import FakeRvcPython
-from tests.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, Fault
 
 SCOPE = 900
 ALICE = Speaker(1, "alice")

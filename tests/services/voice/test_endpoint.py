@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from devtools.fakes.engines import KOKORO_RATE, piper_sentences
 from services.speech.audio import AudioClip, convert
 from services.voice.endpoint import FRAME_BYTES, EndpointConfig, Endpointer, Utterance
-from tests.fakes.engines import KOKORO_RATE, piper_sentences
 
 pytestmark = pytest.mark.slow  # loads Piper once per run (~2 s)
 

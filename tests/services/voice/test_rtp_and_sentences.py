@@ -7,14 +7,14 @@ import os
 
 import pytest
 
-from services.voice.rtp import AudioPacket, Skip, parse_audio
-from services.voice.sentences import SentenceCutter, speakable
-from tests.discord_emulator.voice_rtp import (
+from devtools.discord_emulator.voice_rtp import (
     VIDEO_PAYLOAD_TYPE,
     build_rtcp_sender_report,
     build_rtp,
     one_byte_extension,
 )
+from services.voice.rtp import AudioPacket, Skip, parse_audio
+from services.voice.sentences import SentenceCutter, speakable
 
 KEY = os.urandom(32)
 OPUS = b"\xfc" + bytes(range(1, 80))
