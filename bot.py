@@ -4,49 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pkgutil
-import ssl
 from collections.abc import Sequence
 
 import aiohttp
 import discord
-import yarl
 from discord import app_commands
 from discord.ext import commands
 
-import cogs
-from cogs._ui import reply
 from config.settings import Settings
+from discord_ui.routing import connector
+from discord_ui.ui import reply
 from services.container import Services
 from services.storage import Database
 
 log = logging.getLogger(__name__)
 
-
-def discover_cogs() -> list[str]:
-    """Every module in cogs/ is an extension; adding a file is all it takes."""
-    return [f"cogs.{m.name}" for m in pkgutil.iter_modules(cogs.__path__) if not m.name.startswith("_")]
-
-
-def point_discord_at(settings: Settings) -> None:
-    """Redirect discord.py to another Discord (the test emulator); a no-op with default settings.
-
-    discord.py has no option for this: REST URLs come from `Route.BASE` and the gateway from
-    `DiscordWebSocket.DEFAULT_GATEWAY`, both class attributes.
-    """
-    if settings.discord_api_base_url:
-        discord.http.Route.BASE = settings.discord_api_base_url
-    if settings.discord_gateway_url:
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
-
-
-def _connector(settings: Settings) -> aiohttp.TCPConnector | None:
-    """Trust an extra CA (the emulator's voice TLS certificate) on top of the system's."""
-    if not settings.discord_ca_file:
-        return None
-    context = ssl.create_default_context()
-    context.load_verify_locations(settings.discord_ca_file)
-    return aiohttp.TCPConnector(ssl=context)
+# Every extension the bot loads, in order. A new cog is added here, not discovered by file name.
+EXTENSIONS = ("cogs.admin", "cogs.chat", "cogs.search", "cogs.reminders", "cogs.voice")
 
 
 def build_intents() -> discord.Intents:
@@ -75,23 +49,23 @@ class BotTree(app_commands.CommandTree):
 
 
 class Bot(commands.Bot):
+    """The session and database are the caller's (main opens and closes them); the bot builds the
+    services on them and closes those. Call discord_ui.routing.route_discord(settings) first."""
+
     def __init__(self, settings: Settings, session: aiohttp.ClientSession, db: Database, *,
-                 extensions: Sequence[str] | None = None, sync_commands: bool = True) -> None:
-        point_discord_at(settings)
+                 extensions: Sequence[str] = EXTENSIONS, sync_commands: bool = True) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=build_intents(),
             allowed_mentions=discord.AllowedMentions.none(),
-            connector=_connector(settings),
+            connector=connector(settings),
             help_command=None,
             owner_ids=set(settings.bot_owner_ids) or None,
             tree_cls=BotTree,
         )
         self.settings = settings
-        self.session = session
-        self.db = db
         self.services = Services(settings, session, db)
-        self.extensions_to_load = list(extensions) if extensions is not None else discover_cogs()
+        self.extensions_to_load = list(extensions)
         self.failed_extensions: dict[str, str] = {}
         self.sync_commands = sync_commands
         self._closing: asyncio.Future[None] | None = None
@@ -130,7 +104,7 @@ class Bot(commands.Bot):
         log.info("Connected as %s (%s) to %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))
 
     async def close(self) -> None:
-        """Stop cogs and services, disconnect, then close the HTTP session and the database.
+        """Stop cogs and services, then disconnect; the session and database stay open for their owner.
 
         A signal handler and main's `finally` may both call this; both wait for the one real close.
         """
@@ -146,6 +120,3 @@ class Bot(commands.Bot):
                 log.exception("Error unloading %s", name)
         await self.services.close()
         await super().close()
-        if not self.session.closed:
-            await self.session.close()
-        await self.db.close()

@@ -37,20 +37,21 @@ def print_check(settings: Settings) -> None:
 
 
 async def run(settings: Settings) -> None:
+    """Open the database and the HTTP session, run the bot on them, and close each in reverse order,
+    also when building the bot fails (discord.py's advanced start-up shape)."""
     from bot import Bot  # discord and the cogs load only when actually running
+    from discord_ui.routing import route_discord
     from services.storage import Database
 
-    db = await Database.open(settings.database_path)
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.api_request_timeout))
-    bot = Bot(settings, session, db)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda s=sig: _request_stop(bot, s))
-    try:
-        await bot.start(settings.discord_token)
-    finally:
-        await bot.close()
-        log.info("Shut down cleanly")
+    route_discord(settings)
+    timeout = aiohttp.ClientTimeout(total=settings.api_request_timeout)
+    async with await Database.open(settings.database_path) as db, aiohttp.ClientSession(timeout=timeout) as session:
+        async with Bot(settings, session, db) as bot:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, lambda s=sig: _request_stop(bot, s))
+            await bot.start(settings.discord_token)
+    log.info("Shut down cleanly")
 
 
 def _request_stop(bot: discord.Client, sig: signal.Signals) -> None:

@@ -27,18 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot import Bot  # noqa: E402
 from config.settings import load_settings  # noqa: E402
+from devtools.botrun import RunningBot  # noqa: E402
 from devtools.discord_emulator import DiscordEmulator  # noqa: E402
 from devtools.discord_emulator.records import MessageRecord  # noqa: E402
 from devtools.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
 from devtools.testenv import bot_test_env  # noqa: E402
-from services.storage import Database  # noqa: E402
 
 GOAL_MS = 50.0
 
@@ -76,24 +73,10 @@ def report(name: str, samples: list[float]) -> tuple[float, float]:
     return p50, p99
 
 
-async def start_bot(emu: DiscordEmulator, llm: FakeLLMServer, directory: Path, interval: float) -> tuple[Bot, asyncio.Task[None]]:
+async def start_bot(emu: DiscordEmulator, llm: FakeLLMServer, directory: Path, interval: float) -> RunningBot:
     env = {**bot_test_env(directory / "bot.db"), **emu.bot_env(), "LOG_LEVEL": "WARNING", "OLLAMA_HOST": llm.url,
            "CHAT_STREAM_EDIT_INTERVAL": str(interval), "CHAT_USER_COOLDOWN": "0"}
-    settings = load_settings(env)
-    db = await Database.open(settings.database_path)
-    session = aiohttp.ClientSession()
-    bot = Bot(settings, session, db, extensions=["cogs.chat"])
-    bot._connection.guild_ready_timeout = 0.1
-    ready = asyncio.Event()
-
-    async def on_ready() -> None:
-        ready.set()
-
-    bot.add_listener(on_ready, "on_ready")
-    task = asyncio.create_task(bot.start(settings.discord_token))
-    async with asyncio.timeout(20):
-        await ready.wait()
-    return bot, task
+    return await RunningBot.start(load_settings(env), extensions=["cogs.chat"], timeout=20)
 
 
 def first_text_at(message: MessageRecord) -> float:
@@ -108,7 +91,7 @@ async def run(runs: int, interval: float, model_ttft: float, chunks: int, token_
     emu = DiscordEmulator()
     await emu.start()
     with tempfile.TemporaryDirectory() as directory:
-        bot, task = await start_bot(emu, llm, Path(directory), interval)
+        running = await start_bot(emu, llm, Path(directory), interval)
         try:
             general = emu.channel("general")
             added: dict[str, list[float]] = {"/chat": [], "mention": []}
@@ -146,8 +129,7 @@ async def run(runs: int, interval: float, model_ttft: float, chunks: int, token_
                   f"most the interval allows for each answer's duration: mean {statistics.fmean(allowed):.2f}; "
                   f"answers over the limit: {sum(e > a for e, a in zip(edits, allowed, strict=True))}")
         finally:
-            await bot.close()
-            await task
+            await running.stop()
             await emu.stop()
             await llm.close()
 

@@ -73,27 +73,29 @@ async def child(every: float) -> None:
     from bot import Bot
     from config.log_setup import setup_logging
     from config.settings import load_settings
+    from discord_ui.routing import route_discord
     from services.storage import Database
 
     settings = load_settings(dict(os.environ))
     setup_logging(settings)
-    db = await Database.open(settings.database_path)
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.api_request_timeout))
-    bot = Bot(settings, session, db, extensions=COGS)
+    route_discord(settings)
+    timeout = aiohttp.ClientTimeout(total=settings.api_request_timeout)
+    async with await Database.open(settings.database_path) as db, aiohttp.ClientSession(timeout=timeout) as session:
+        bot = Bot(settings, session, db, extensions=COGS)
 
-    async def on_ready() -> None:
-        print(READY, flush=True)
+        async def on_ready() -> None:
+            print(READY, flush=True)
 
-    bot.add_listener(on_ready, "on_ready")
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: loop.create_task(bot.close()))
-    prober = asyncio.create_task(probe(every))
-    try:
-        await bot.start(settings.discord_token)
-    finally:
-        prober.cancel()
-        await bot.close()
+        bot.add_listener(on_ready, "on_ready")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: loop.create_task(bot.close()))
+        prober = asyncio.create_task(probe(every))
+        try:
+            async with bot:
+                await bot.start(settings.discord_token)
+        finally:
+            prober.cancel()
 
 
 # --- the parent: emulator, fakes, traffic, samples -----------------------------------------------

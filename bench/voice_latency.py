@@ -46,6 +46,7 @@ from devtools.fakes.engines import (  # noqa: E402
 )
 from devtools.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
 from devtools.testenv import bot_test_env  # noqa: E402
+from services.chat.context import ContextBuilder  # noqa: E402
 from services.chat.memory import ConversationStore  # noqa: E402
 from services.llm import Message, UsageStore, build_router  # noqa: E402
 from services.speech import AudioClip, build_speech  # noqa: E402
@@ -144,7 +145,7 @@ async def main() -> None:
         router = build_router(settings, session, health=HealthStore(db), usage=UsageStore(db))
         speech = build_speech(settings, session, None)
         assert speech.tts is not None and speech.stt is not None
-        memory = ConversationStore(db)
+        context = ContextBuilder(ConversationStore(db), "Be brief.", 3000)
         parts: dict[str, list[float]] = {k: [] for k in ("endpointing", "STT", "LLM 1st sentence",
                                                           "TTS 1st sentence", "overhead", "total (streamed)",
                                                           "total (sequential)")}
@@ -154,8 +155,8 @@ async def main() -> None:
 
             queue = PcmQueue(asyncio.get_running_loop())
             player = Player(queue)
-            conversation = VoiceConversation(llm=router, tts=speech.tts, stt=speech.stt, rvc=None, memory=memory,
-                                             queue=queue, output=player, system_prompt="Be brief.")
+            conversation = VoiceConversation(llm=router, tts=speech.tts, stt=speech.stt, rvc=None, context=context,
+                                             queue=queue, output=player)
             t0 = time.perf_counter()
             result = await conversation.hear(utterance, Speaker(1, "alice"), 1000 + run, SETTINGS)
             t = result.timings

@@ -1,7 +1,8 @@
 """Admin commands (/health, /cache-clear) and the background health monitor they report on.
 
-The cog runs the monitor because one probe needs the Discord client (gateway latency) and the
-alerts go to a Discord channel; the probes and their bookkeeping live in services/health.
+The cog runs the monitor (its only starter and stopper) because one probe needs the Discord client
+(gateway latency) and the alerts go to a Discord channel; the probes and their bookkeeping live in
+services/health and services/probes.py.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
-from cogs._health import HealthReport, alert_text, health_embed
-from cogs._ui import NO_MENTIONS, is_bot_admin, reply
+from discord_ui.health import HealthReport, alert_text, health_embed
+from discord_ui.ui import NO_MENTIONS, is_bot_admin, reply
 from services.errors import TransientError
 from services.health.monitor import Probe, ProbeResult, worth_alerting
 from services.storage import ServiceHealth

@@ -1,7 +1,7 @@
 """/chat, /reset, and answers to mentions, replies, DMs and chat channels, streamed with memory.
 
 Prompts of one channel (thread, DM) are answered one at a time in arrival order; channels run in
-parallel. The answer is rendered by cogs._stream.stream_answer, shared with /ask.
+parallel. The answer is rendered by discord_ui.stream.stream_answer, shared with /ask.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
-from cogs._prune import pruning_loop
-from cogs._stream import StreamingReply, stream_answer
-from cogs._ui import NO_MENTIONS, reply
-from services.chat.context import ContextBuilder, Prompt, load_system_prompt
+from discord_ui.prune import pruning_loop
+from discord_ui.stream import StreamingReply, stream_answer
+from discord_ui.ui import NO_MENTIONS, reply
+from services.chat.context import Prompt
 from services.chat.cooldown import Cooldown
-from services.chat.memory import ConversationStore
 from services.chat.ordering import KeyedQueue
 
 log = logging.getLogger(__name__)
@@ -37,10 +36,8 @@ class Chat(commands.Cog):
         self.bot = bot
         settings = bot.settings
         self.settings = settings
-        self.store = ConversationStore(bot.services.db)
-        self.context = ContextBuilder(self.store, load_system_prompt(settings.chat_system_prompt,
-                                                                     settings.chat_system_prompt_file),
-                                      settings.chat_context_tokens)
+        self.store = bot.services.conversations
+        self.context = bot.services.chat_context
         self.queue = KeyedQueue()
         self.cooldown = Cooldown(settings.chat_user_cooldown)
         self.answering: set[asyncio.Task[object]] = set()

@@ -17,8 +17,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
-from cogs._prune import pruning_loop
-from cogs._ui import OwnerPager, reply
+from discord_ui.prune import pruning_loop
+from discord_ui.ui import OwnerPager, reply
 from services.reminders import DeliveryResult, DueReminder, Reminder, ReminderError, ReminderPage, lateness_note
 
 log = logging.getLogger(__name__)
@@ -47,14 +47,6 @@ def owner_only(owner_id: int) -> discord.AllowedMentions:
                                    replied_user=False)
 
 
-def next_occurrence(reminder: Reminder, now: float) -> float | None:
-    """When a recurring reminder fires after this delivery (the scheduler computes the same)."""
-    if reminder.recurrence is None:
-        return None
-    after = datetime.fromtimestamp(max(reminder.occurrence_at, now), UTC)
-    return reminder.recurrence.next_after(after, reminder.zone).timestamp()
-
-
 def confirmation(reminder: Reminder, *, moved_to_dm: bool = False) -> str:
     lines = [f"⏰ Reminder #{reminder.id} set for {stamp(reminder.due_at)}."]
     if reminder.recurrence is not None:
@@ -72,7 +64,7 @@ def delivery_text(reminder: Reminder, *, now: float, late_note: str | None, in_c
     """The reminder as delivered: owner mention (in a channel), the text, then a small footer."""
     head = f"⏰ <@{reminder.owner_id}> {reminder.text}" if in_channel else f"⏰ {reminder.text}"
     footer = [f"reminder #{reminder.id}, set <t:{int(reminder.created_at)}:R>"]
-    upcoming = next_occurrence(reminder, now)
+    upcoming = reminder.next_occurrence(now)
     if upcoming is not None and reminder.recurrence is not None:
         footer.append(f"repeats {reminder.recurrence.describe()}, next <t:{int(upcoming)}:R>; "
                       f"`/reminder-cancel id:{reminder.id}` stops it")

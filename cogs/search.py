@@ -9,11 +9,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
-from cogs._errors import describe_failure
-from cogs._stream import StreamingReply, stream_answer
-from cogs._ui import NO_MENTIONS, OwnerPager, reply
+from discord_ui.errors import describe_failure
+from discord_ui.stream import StreamingReply, stream_answer
+from discord_ui.ui import NO_MENTIONS, OwnerPager, reply
 from services.chat.ask import gather_context
-from services.chat.context import load_system_prompt
 from services.errors import ServiceError
 from services.search import InvalidQuery, UrbanDefinition, WebResult, WikiSummary, clean_query
 
@@ -105,7 +104,7 @@ class Search(commands.Cog):
         self.bot = bot
         self.search = bot.services.search
         self.max_chars = bot.settings.search_max_query_chars
-        self.system_prompt = load_system_prompt(bot.settings.chat_system_prompt, bot.settings.chat_system_prompt_file)
+        self.system_prompt = bot.services.system_prompt
 
     async def _clean(self, interaction: discord.Interaction, text: str) -> str | None:
         try:

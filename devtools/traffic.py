@@ -19,7 +19,7 @@ from devtools.fakes.search_servers import FakeSearchServers, searxng_result
 
 KINDS = ("chat", "ask", "search", "wiki", "remind", "mention")
 TOKEN = re.compile(r"\btok\d+\b")
-# What a user is told when a prompt could not be answered: honest, never silent (see cogs/_errors.py, _stream.py).
+# What a user is told when a prompt could not be answered: honest, never silent (see discord_ui/errors.py, _stream.py).
 TOLD_WHY_NOT = re.compile(r"unavailable|could not|couldn't|not available|try again|interrupted|failed|error|"
                           r"busy|did not answer|rate-limit|cut off|incomplete",
                           re.IGNORECASE)

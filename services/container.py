@@ -1,4 +1,7 @@
-"""Builds every service once from settings, the shared HTTP session and the database."""
+"""Builds every service and store once from settings, the shared HTTP session and the database.
+
+Cogs take what they need from here; none builds a store or reads a setting-derived file itself.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +11,29 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from config.settings import Settings
+from services.chat.context import ContextBuilder, load_system_prompt
+from services.chat.memory import ConversationStore
 from services.health.history import HealthHistory
 from services.health.monitor import HealthMonitor, log_state_changes
-from services.health.probes import build_probes
 from services.llm import LLMRouter, UsageStore, build_router
+from services.probes import build_probes
 from services.reminders import ReminderService
 from services.search import SearchServices, build_search
 from services.speech import STT, TTS, SpeechServices, VoiceConverter, build_speech
 from services.storage import Cache, Database, HealthStore
+from services.voice import GuildVoiceSettings, VoiceSettingsStore
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Services:
-    """What cogs use; constructed without I/O, started and closed by the bot."""
+    """What cogs use; constructed without network I/O, started and closed by the bot.
+
+    Background work has one owner each, the cog that gives it what only Discord has: the admin cog
+    runs the health monitor (it adds the gateway probe and posts alerts), the reminders cog runs the
+    reminder scheduler (it supplies the delivery). Neither is stopped here.
+    """
 
     settings: Settings
     session: aiohttp.ClientSession
@@ -31,32 +42,42 @@ class Services:
     health: HealthStore = field(init=False)
     llm: LLMRouter = field(init=False)
     search: SearchServices = field(init=False)
-    reminders: ReminderService = field(init=False)  # the cog starts/stops its scheduler
+    reminders: ReminderService = field(init=False)
     speech: SpeechServices = field(init=False)  # also its probes() for the health monitor
     tts: TTS | None = field(init=False)  # None when not configured, like stt and rvc
     stt: STT | None = field(init=False)
     rvc: VoiceConverter | None = field(init=False)
-    monitor: HealthMonitor = field(init=False)  # started by the admin cog, which adds the gateway probe
+    system_prompt: str = field(init=False)  # CHAT_SYSTEM_PROMPT, or its file's text
+    conversations: ConversationStore = field(init=False)
+    chat_context: ContextBuilder = field(init=False)  # /chat, mentions
+    voice_context: ContextBuilder = field(init=False)  # the same, with the spoken-answer suffix
+    voice_settings: VoiceSettingsStore = field(init=False)
+    monitor: HealthMonitor = field(init=False)  # run by the admin cog
 
     def __post_init__(self) -> None:
-        self.cache = Cache(self.db, max_entries=self.settings.api_cache_max_size)
+        s = self.settings
+        self.cache = Cache(self.db, max_entries=s.api_cache_max_size)
         self.health = HealthStore(self.db)
-        self.llm = build_router(self.settings, self.session, health=self.health, usage=UsageStore(self.db),
-                                cache=self.cache)
-        self.search = build_search(self.settings, self.session, self.cache, self.health)
-        self.reminders = ReminderService.from_settings(self.db, self.settings)
-        self.speech = build_speech(self.settings, self.session, self.health)
+        self.llm = build_router(s, self.session, health=self.health, usage=UsageStore(self.db), cache=self.cache)
+        self.search = build_search(s, self.session, self.cache, self.health)
+        self.reminders = ReminderService.from_settings(self.db, s)
+        self.speech = build_speech(s, self.session, self.health)
         self.tts, self.stt, self.rvc = self.speech.tts, self.speech.stt, self.speech.rvc
+        self.system_prompt = load_system_prompt(s.chat_system_prompt, s.chat_system_prompt_file)
+        self.conversations = ConversationStore(self.db)
+        self.chat_context = ContextBuilder(self.conversations, self.system_prompt, s.chat_context_tokens)
+        self.voice_context = self.chat_context.for_voice()
+        self.voice_settings = VoiceSettingsStore(self.db, GuildVoiceSettings(
+            voice=s.kokoro_voice, speed=s.kokoro_speed, rvc=bool(s.rvc_model), listen=True))
         self.health.add_listener(log_state_changes())
         self.monitor = HealthMonitor(
             self.health, HealthHistory(self.db),
             build_probes(llm=self.llm, search=self.search, speech=self.speech, db=self.db,
-                         timeout=self.settings.health_probe_timeout),
-            interval=self.settings.health_check_interval, timeout=self.settings.health_probe_timeout,
-            history_days=self.settings.health_history_days)
+                         timeout=s.health_probe_timeout),
+            interval=s.health_check_interval, timeout=s.health_probe_timeout, history_days=s.health_history_days)
 
     async def start(self) -> None:
-        """Background work that needs a running loop (called from setup_hook)."""
+        """Restore saved state (setup_hook, before the cogs load)."""
         purged = await self.cache.purge_expired()
         if purged:
             log.info("Purged %d expired cache entries", purged)
@@ -64,7 +85,5 @@ class Services:
         await self.speech.start()
 
     async def close(self) -> None:
-        """Stop background work; the session and database are closed by their owner."""
-        await self.monitor.stop()
+        """Release what the services hold; the session and database are closed by their owner (main)."""
         await self.search.close()
-        await self.reminders.stop()

@@ -34,6 +34,18 @@ class PermanentError(ServiceError):
     """Retrying the same request will fail the same way."""
 
 
+class ServiceBusy(TransientError):
+    """Our own limit for this service is full; nothing was sent upstream."""
+
+
+class ServiceRateLimited(TransientError):
+    """The service refused us for asking too often (HTTP 429 or its own signal)."""
+
+
+class ServiceTimedOut(TransientError):
+    """No answer in time; unknown whether the service would have had one."""
+
+
 class ServiceDisabled(PermanentError):
     """The service is not configured; say so instead of trying."""
 
@@ -41,7 +53,9 @@ class ServiceDisabled(PermanentError):
 def error_for_status(service: str, status: int, message: str, *,
                      retry_after: float | None = None) -> ServiceError:
     """Classify an HTTP error status the way every client here does."""
-    if status in (408, 425, 429) or status >= 500:
+    if status == 429:
+        return ServiceRateLimited(service, message, status=status, retry_after=retry_after)
+    if status in (408, 425) or status >= 500:
         return TransientError(service, message, status=status, retry_after=retry_after)
     return PermanentError(service, message, status=status)
 

@@ -14,7 +14,14 @@ from typing import Any
 
 import aiohttp
 
-from services.errors import PermanentError, ServiceError, TransientError, error_for_status, parse_retry_after
+from services.errors import (
+    PermanentError,
+    ServiceError,
+    ServiceTimedOut,
+    TransientError,
+    error_for_status,
+    parse_retry_after,
+)
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 
@@ -69,7 +76,7 @@ async def raise_for_status(response: aiohttp.ClientResponse, service: str) -> No
 def connection_error(service: str, exc: BaseException) -> TransientError:
     """A refused, reset or timed-out connection, described without the noise of aiohttp's repr."""
     if isinstance(exc, TimeoutError):
-        return TransientError(service, "timed out")
+        return ServiceTimedOut(service, "timed out")
     if isinstance(exc, aiohttp.ClientConnectorError):
         return TransientError(service, f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc.os_error})")
     if isinstance(exc, aiohttp.ServerDisconnectedError):

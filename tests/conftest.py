@@ -5,18 +5,16 @@ Fixtures specific to one area live in that area's own conftest.py.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import discord
 import pytest
 
-from bot import Bot
+from bot import EXTENSIONS, Bot
 from config.settings import Settings, load_settings
+from devtools.botrun import RunningBot
 from devtools.discord_emulator import DiscordEmulator
 from devtools.discord_emulator.certs import TestCertificates, make_certificates
 from devtools.discord_emulator.process import BotProcess
@@ -103,55 +101,25 @@ BotFactory = Callable[..., Awaitable[Bot]]
 
 
 @pytest.fixture
-def _discord_routing() -> Iterator[None]:
-    """Bot() redirects discord.py's class-level URLs; put them back so tests stay independent."""
-    base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    yield
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
-
-
-@pytest.fixture
-async def bot_factory(emulator: DiscordEmulator, make_settings: Callable[..., Settings],
-                      _discord_routing: None) -> AsyncIterator[BotFactory]:
+async def bot_factory(emulator: DiscordEmulator, make_settings: Callable[..., Settings]) -> AsyncIterator[BotFactory]:
     """Start the project's real Bot against the emulator: `bot = await bot_factory(extensions=[...], **settings)`.
 
-    Waits for on_ready (guild_ready_timeout lowered to 0.1 s) unless wait_ready=False; every bot is
-    closed after the test and its task awaited, so a crash inside it fails the test.
+    Started as main.py starts it (devtools.botrun). Waits for on_ready unless wait_ready=False; every
+    bot is closed after the test and its task awaited, so a crash inside it fails the test.
     """
-    running: list[tuple[Bot, asyncio.Task[None]]] = []
+    running: list[RunningBot] = []
 
-    async def start(*, extensions: Sequence[str] | None = None, sync_commands: bool = True,
+    async def start(*, extensions: Sequence[str] = EXTENSIONS, sync_commands: bool = True,
                     settings: Settings | None = None, wait_ready: bool = True, timeout: float = 15.0,
                     **overrides: Any) -> Bot:
-        settings = settings or make_settings(**overrides)
-        db = await Database.open(settings.database_path)
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.api_request_timeout))
-        bot = Bot(settings, session, db, extensions=extensions, sync_commands=sync_commands)
-        bot._connection.guild_ready_timeout = 0.1  # discord.py waits this long after the last GUILD_CREATE
-        ready = asyncio.Event()
-
-        async def on_ready() -> None:
-            ready.set()
-
-        bot.add_listener(on_ready, "on_ready")
-        task = asyncio.create_task(bot.start(settings.discord_token), name="bot under test")
-        running.append((bot, task))
-        if wait_ready:
-            waiter = asyncio.ensure_future(ready.wait())
-            done, _ = await asyncio.wait({waiter, task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            if task in done:
-                task.result()  # raises what stopped the bot
-                raise AssertionError("the bot stopped before it was ready")
-            if not done:
-                raise AssertionError(f"the bot was not ready after {timeout:g}s")
-        return bot
+        started = await RunningBot.start(settings or make_settings(**overrides), extensions=extensions,
+                                         sync_commands=sync_commands, wait_ready=wait_ready, timeout=timeout)
+        running.append(started)
+        return started.bot
 
     yield start
-    for bot, task in reversed(running):
-        await bot.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
+    for started in reversed(running):
+        await started.stop()
 
 
 @pytest.fixture

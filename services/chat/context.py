@@ -1,16 +1,20 @@
 """What the model sees for one prompt: the system prompt, then the newest turns that fit the budget.
 
-Speakers are named on user turns (services.llm.base.render_content sends them as "Name: text"), so
-the model can tell several people in one channel apart.
+Chat, /ask and voice all build their requests here, so the system prompt (CHAT_SYSTEM_PROMPT or its
+file), the token budget and the history rules are the same everywhere; voice only adds a suffix
+(`for_voice`). Speakers are named on user turns (services.llm.base.render_content sends them as
+"Name: text"), so the model can tell several people in one channel apart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from services.chat.memory import ConversationStore, Turn, estimate_tokens
-from services.llm import Message
+from services.chat.memory import ConversationStore, Turn
+from services.llm.base import Message, estimate_message_tokens
+
+VOICE_SUFFIX = "You are talking in a voice call: answer in short spoken sentences, without markdown."
 
 
 def load_system_prompt(prompt: str, prompt_file: str = "") -> str:
@@ -28,32 +32,40 @@ class Prompt:
     author_name: str
     author_id: int
 
+    def to_turn(self) -> Turn:
+        return Turn("user", self.content, self.author_name, self.author_id)
 
+
+@dataclass(frozen=True)
 class ContextBuilder:
-    def __init__(self, store: ConversationStore, system_prompt: str, token_budget: int) -> None:
-        self.store = store
-        self.system_prompt = system_prompt
-        self.token_budget = token_budget
+    store: ConversationStore
+    system_prompt: str
+    token_budget: int
+
+    def for_voice(self, suffix: str = VOICE_SUFFIX) -> ContextBuilder:
+        """The same memory, prompt and budget, with the spoken-answer instructions appended."""
+        prompt = f"{self.system_prompt} {suffix}".strip()
+        return replace(self, system_prompt=prompt)
 
     async def build(self, scope_id: int, prompt: Prompt) -> list[Message]:
         """The request for `prompt`; the prompt itself always goes in, history only as far as it fits."""
-        used = estimate_tokens(self.system_prompt) + estimate_tokens(prompt.content) + estimate_tokens(prompt.author_name)
+        system = [Message("system", self.system_prompt)] if self.system_prompt else []
+        question = prompt.to_turn().to_message()
+        used = sum(estimate_message_tokens(m) for m in (*system, question))
         history = await self.store.recent(scope_id, max(0, self.token_budget - used))
         while history and history[0].role == "assistant":
             history.pop(0)  # an answer whose question did not fit: some chat templates need user first
-        messages = [Message("system", self.system_prompt)] if self.system_prompt else []
-        messages += [to_message(turn) for turn in history]
-        messages.append(Message("user", prompt.content, prompt.author_name))
-        return messages
+        return [*system, *(turn.to_message() for turn in history), question]
 
     async def remember(self, scope_id: int, prompt: Prompt, answer: str, status: str = "complete") -> None:
         """Store one exchange; an answer cut off keeps its text and says so in `status`."""
-        await self.store.add(scope_id, Turn("user", prompt.content, prompt.author_name, prompt.author_id))
+        await self.remember_prompt(scope_id, prompt)
+        await self.remember_answer(scope_id, answer, status)
+
+    async def remember_prompt(self, scope_id: int, prompt: Prompt) -> None:
+        """The question alone, for callers that store it before the answer exists (voice)."""
+        await self.store.add(scope_id, prompt.to_turn())
+
+    async def remember_answer(self, scope_id: int, answer: str, status: str = "complete") -> None:
         if answer:
             await self.store.add(scope_id, Turn("assistant", answer, status=status))
-
-
-def to_message(turn: Turn) -> Message:
-    if turn.role == "user":
-        return Message("user", turn.content, turn.author_name)
-    return Message("assistant", turn.content)

@@ -6,15 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from services.llm.base import Message, estimate_message_tokens
 from services.storage.db import Database
-
-# Rough and provider-independent: ~4 characters per token, plus per-message overhead.
-CHARS_PER_TOKEN = 4
-TOKENS_PER_MESSAGE = 4
-
-
-def estimate_tokens(text: str) -> int:
-    return len(text) // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE
 
 
 @dataclass(frozen=True)
@@ -26,6 +19,16 @@ class Turn:
     status: str = "complete"   # "interrupted" when an answer was cut off (barge-in, shutdown)
     id: int | None = None
     created_at: float = 0.0
+
+    def to_message(self) -> Message:
+        """As the model sees it: user turns carry their speaker's name."""
+        if self.role == "user":
+            return Message("user", self.content, self.author_name)
+        return Message("assistant", self.content)
+
+    @property
+    def tokens(self) -> int:
+        return estimate_message_tokens(self.to_message())
 
 
 class ConversationStore:
@@ -50,13 +53,12 @@ class ConversationStore:
         turns: list[Turn] = []
         used = 0
         for row in rows:
-            cost = estimate_tokens(row["content"]) + (estimate_tokens(row["author_name"]) if row["author_name"] else 0)
-            if used + cost > token_budget:
+            turn = Turn(role=row["role"], content=row["content"], author_name=row["author_name"],
+                        author_id=row["author_id"], status=row["status"], id=row["id"], created_at=row["created_at"])
+            if used + turn.tokens > token_budget:
                 break
-            used += cost
-            turns.append(Turn(role=row["role"], content=row["content"], author_name=row["author_name"],
-                              author_id=row["author_id"], status=row["status"], id=row["id"],
-                              created_at=row["created_at"]))
+            used += turn.tokens
+            turns.append(turn)
         turns.reverse()
         return turns
 

@@ -1,7 +1,7 @@
-"""Background health monitoring of every service the bot talks to.
+"""Background health monitoring: the monitor, its probe types and its history.
 
-The probe registry (services.health.probes) is not imported here: it imports the service
-packages, and those import the probe types from services.health.monitor.
+This package depends on no service package: the list of probes, which needs every service, is
+wired in services/probes.py next to services/container.py.
 """
 
 from services.health.history import HealthHistory

@@ -90,13 +90,21 @@ class Timeouts:
     total: float = 300.0
 
 
+TOKENS_PER_MESSAGE = 4  # role markers and separators a chat template adds around each message
+
+
 def estimate_tokens(text: str) -> int:
-    """A rough count for servers that report none (about four characters per token)."""
+    """The one rough count, for servers that report none and for memory budgets (~4 characters a token)."""
     return math.ceil(len(text) / 4)
 
 
+def estimate_message_tokens(message: Message) -> int:
+    """What one message costs in a prompt: its text as sent (speaker prefix included) and its overhead."""
+    return estimate_tokens(render_content(message)) + TOKENS_PER_MESSAGE
+
+
 def estimate_prompt_tokens(messages: Sequence[Message]) -> int:
-    return sum(estimate_tokens(render_content(m)) + 4 for m in messages)
+    return sum(estimate_message_tokens(m) for m in messages)
 
 
 def render_content(message: Message) -> str:

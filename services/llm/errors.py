@@ -15,7 +15,14 @@ from typing import ClassVar
 
 import aiohttp
 
-from services.errors import PermanentError, ServiceError, TransientError
+from services.errors import (
+    PermanentError,
+    ServiceBusy,
+    ServiceError,
+    ServiceRateLimited,
+    ServiceTimedOut,
+    TransientError,
+)
 from services.redact import redact
 
 _CONTEXT_TOO_LONG = re.compile(
@@ -27,7 +34,7 @@ class StreamBroken(TransientError):
     """A 200 answer that failed mid-way: an error inside the stream, a cut-off or a malformed line."""
 
 
-class StreamTimeout(TransientError):
+class StreamTimeout(ServiceTimedOut):
     """No first token, too long a gap between tokens, or too long an answer."""
 
     def __init__(self, service: str, phase: str, seconds: float) -> None:
@@ -35,7 +42,7 @@ class StreamTimeout(TransientError):
         super().__init__(service, f"{phase.replace('_', ' ')} timeout after {seconds:g} s")
 
 
-class RateLimited(TransientError):
+class RateLimited(ServiceRateLimited):
     """HTTP 429: wait Retry-After (when it is short enough) or go elsewhere."""
 
 
@@ -81,7 +88,7 @@ class BudgetExhausted(PermanentError):
     service_fault: ClassVar[bool] = False
 
 
-class ProviderBusy(TransientError):
+class ProviderBusy(ServiceBusy):
     """Our own per-provider concurrency limit stayed full until the first-token deadline."""
 
     service_fault: ClassVar[bool] = False
@@ -108,7 +115,7 @@ def refine(error: ServiceError, *, connect_timeout: float | None = None) -> Serv
     """Re-classify a generic error from services.http into the classes above."""
     if connect_timeout is not None and isinstance(error.__cause__, aiohttp.ConnectionTimeoutError):
         return StreamTimeout(error.service, "connect", connect_timeout)
-    if error.status is None or type(error) not in (TransientError, PermanentError):
+    if error.status is None or type(error) not in (TransientError, PermanentError, ServiceRateLimited):
         return error
     refined = classify(error.service, error.status, error.cause, retry_after=error.retry_after)
     refined.__cause__ = error.__cause__

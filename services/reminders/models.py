@@ -52,6 +52,14 @@ class Reminder:
     def occurrence(self) -> datetime:
         return datetime.fromtimestamp(self.occurrence_at, UTC)
 
+    def next_occurrence(self, now: float) -> float | None:
+        """The first occurrence after both this one and `now` (None if it does not repeat): a long
+        outage is not replayed occurrence by occurrence. The scheduler and the delivery footer agree."""
+        if self.recurrence is None:
+            return None
+        after = datetime.fromtimestamp(max(self.occurrence_at, now), UTC)
+        return self.recurrence.next_after(after, self.zone).timestamp()
+
 
 @dataclass(frozen=True)
 class DueReminder:

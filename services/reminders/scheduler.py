@@ -262,7 +262,8 @@ class ReminderScheduler:
             if rule is None:
                 return Outcome(reminder.id, "delivered", reminder.due_at, reminder.occurrence_at,
                                reminder.attempts, None, delivered_at=now)
-            nxt = self._next_occurrence(reminder, now)
+            nxt = reminder.next_occurrence(now)
+            assert nxt is not None
             return Outcome(reminder.id, "pending", nxt, nxt, 0, None, delivered_at=now)
         error = redact(result.error or "unknown delivery error")[:MAX_ERROR_CHARS]
         attempts = reminder.attempts + 1
@@ -274,17 +275,11 @@ class ReminderScheduler:
             return Outcome(reminder.id, "pending", retry_at, reminder.occurrence_at, attempts, error, None)
         if rule is not None and not result.permanent:
             self._counts["skipped"] += 1
-            nxt = self._next_occurrence(reminder, now)
+            nxt = reminder.next_occurrence(now)
+            assert nxt is not None
             log.warning("Reminder %d: giving up on this occurrence after %d attempts (%s); next at %s",
                         reminder.id, attempts, error, datetime.fromtimestamp(nxt, UTC).isoformat())
             return Outcome(reminder.id, "pending", nxt, nxt, 0, error, None)
         self._counts["failed"] += 1
         log.warning("Reminder %d failed after %d attempts: %s", reminder.id, attempts, error)
         return Outcome(reminder.id, "failed", reminder.due_at, reminder.occurrence_at, attempts, error, None)
-
-    @staticmethod
-    def _next_occurrence(reminder: Reminder, now: float) -> float:
-        """The first occurrence after both this one and now: a long outage is not replayed occurrence by occurrence."""
-        assert reminder.recurrence is not None
-        after = datetime.fromtimestamp(max(reminder.occurrence_at, now), UTC)
-        return reminder.recurrence.next_after(after, reminder.zone).timestamp()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 
-from services.errors import TransientError
+from services.errors import ServiceBusy, ServiceRateLimited, ServiceTimedOut
 
 
 class InvalidQuery(ValueError):
     """The user's query cannot be searched as typed; the message is safe to show as is."""
 
 
-class SearchBusy(TransientError):
+class SearchBusy(ServiceBusy):
     """Our own shared web-search gate is full; nothing was sent upstream."""
 
     def __init__(self, service: str, retry_after: float) -> None:
@@ -19,9 +19,9 @@ class SearchBusy(TransientError):
         super().__init__(service, f"busy, try again in {seconds} s", retry_after=float(seconds))
 
 
-class SearchRateLimited(TransientError):
+class SearchRateLimited(ServiceRateLimited):
     """The upstream engine refused us for asking too often (HTTP 429, ddgs RatelimitException)."""
 
 
-class SearchTimeout(TransientError):
+class SearchTimeout(ServiceTimedOut):
     """The upstream engine did not answer in time; unknown whether it has results."""

@@ -151,6 +151,12 @@ class Database:
         row = await (await self._conn.execute("PRAGMA user_version")).fetchone()
         return int(row[0]) if row else 0
 
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         if self.closed:
             return

@@ -1,12 +1,12 @@
 """Voice conversation without discord: receive parsing, endpointing, sentences, playback, the turn loop."""
 
-from services.voice.conversation import Output, Speaker, TurnResult, TurnTimings, VoiceConversation
+from services.voice.conversation import BargedIn, Output, Speaker, TurnResult, TurnTimings, VoiceConversation
 from services.voice.endpoint import EndpointConfig, Endpointer, Utterance
 from services.voice.playback import PcmQueue
 from services.voice.sentences import SentenceCutter, speakable
 from services.voice.settings_store import GuildVoiceSettings, VoiceSettingsStore
 
 __all__ = [
-    "EndpointConfig", "Endpointer", "GuildVoiceSettings", "Output", "PcmQueue", "SentenceCutter", "Speaker",
+    "BargedIn", "EndpointConfig", "Endpointer", "GuildVoiceSettings", "Output", "PcmQueue", "SentenceCutter", "Speaker",
     "TurnResult", "TurnTimings", "Utterance", "VoiceConversation", "VoiceSettingsStore", "speakable",
 ]

@@ -4,8 +4,9 @@ Discord-free: the cog hands in utterances and an `Output` (post text in the link
 player). Latency comes from overlapping the stages: sentences are cut from the token stream as they
 complete, each is synthesized as soon as it exists and its PCM is queued while it is still being
 produced, so the first sentence plays before the model has finished and the next one is synthesized
-while the current one plays. Barge-in cancels the turn, empties the queue and stores what had been
-said as an interrupted answer. Failures degrade to text (TTS), one notice (STT), or an apology (LLM).
+while the current one plays. The request is built by the same ContextBuilder as chat (with a voice
+suffix), so the system prompt and memory rules are one. Barge-in stops the turn (`BargedIn`), empties
+the queue and stores what had been said as an interrupted answer. Failures degrade to text (TTS), one notice (STT), or an apology (LLM).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.chat.memory import ConversationStore, Turn
+from services.chat.context import ContextBuilder, Prompt
 from services.errors import ServiceDisabled, ServiceError
 from services.llm import ChatResult, LLMRouter, Message, TextDelta
 from services.speech import STT, TTS, AudioClip, VoiceConverter
@@ -75,24 +76,25 @@ class Speaker:
     name: str
 
 
+class BargedIn(Exception):
+    """A member spoke over the bot: what it was saying stops (an answer is kept as interrupted)."""
+
+
 class VoiceConversation:
     """The conversation in one guild's voice channel; one turn at a time."""
 
     def __init__(self, *, llm: LLMRouter, tts: TTS | None, stt: STT | None, rvc: VoiceConverter | None,
-                 memory: ConversationStore, queue: PcmQueue, output: Output, system_prompt: str,
-                 context_tokens: int = 3000, max_tokens: int | None = None,
+                 context: ContextBuilder, queue: PcmQueue, output: Output, max_tokens: int | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.llm, self.tts, self.stt, self.rvc = llm, tts, stt, rvc
-        self.memory = memory
+        self.context = context
         self.queue = queue
         self.output = output
-        self.system_prompt = system_prompt
-        self.context_tokens = context_tokens
         self.max_tokens = max_tokens
         self._clock = clock
         self._turn_lock = asyncio.Lock()
         self._voice_lock = asyncio.Lock()  # one producer of audio at a time: /say waits for the answer, and back
-        self._current: asyncio.Task[TurnResult] | None = None
+        self._interrupt: asyncio.Event | None = None  # set by barge_in() while an answer is in progress
         self._stt_notice_sent = False
         self.last_result: TurnResult | None = None
 
@@ -120,23 +122,20 @@ class VoiceConversation:
                      timings: TurnTimings | None = None) -> TurnResult:
         """Answer `text` aloud (or in writing when TTS is down); returns when the turn is over."""
         async with self._turn_lock:
-            task = asyncio.ensure_future(self._answer(text, speaker, scope_id, settings, timings or TurnTimings()))
-            self._current = task
+            self._interrupt = asyncio.Event()
             try:
-                result = await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                raise
+                result = await self._answer(text, speaker, scope_id, settings, timings or TurnTimings(),
+                                            self._interrupt)
             finally:
-                self._current = None
+                self._interrupt = None
             self.last_result = result
             return result
 
     async def say(self, text: str, settings: GuildVoiceSettings) -> None:
-        """/say: speak `text` behind whatever is queued. Raises ServiceError when TTS fails."""
+        """/say: speak `text` behind whatever is queued.
+
+        Raises ServiceError when TTS fails, BargedIn when a member spoke over it before it was queued.
+        """
         if self.tts is None:
             raise ServiceDisabled("tts:kokoro", "KOKORO_API_URL is empty")
         async with self._voice_lock:
@@ -149,75 +148,77 @@ class VoiceConversation:
     def barge_in(self) -> bool:
         """A member started talking over the bot: stop the answer and the audio. True if anything stopped."""
         stopped = self.queue.clear() > 0
-        if self._current is not None and not self._current.done():
-            self._current.cancel()
+        if self._interrupt is not None and not self._interrupt.is_set():
+            self._interrupt.set()
             stopped = True
         return stopped
 
     @property
     def talking(self) -> bool:
-        return self.queue.busy or (self._current is not None and not self._current.done())
+        return self.queue.busy or self._interrupt is not None
 
     # --- the turn ---------------------------------------------------------------------------------
 
     async def _answer(self, text: str, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings,
-                      timings: TurnTimings) -> TurnResult:
+                      timings: TurnTimings, interrupt: asyncio.Event) -> TurnResult:
         result = TurnResult(transcript=text, timings=timings)
-        history = await self.memory.recent(scope_id, self.context_tokens)
-        messages = [Message("system", self.system_prompt)]
-        messages += [Message("user" if t.role == "user" else "assistant", t.content,
-                             t.author_name if t.role == "user" else None) for t in history]
-        messages.append(Message("user", text, speaker.name))
-        await self.memory.add(scope_id, Turn("user", text, speaker.name, speaker.user_id))
+        prompt = Prompt(text, speaker.name, speaker.user_id)
+        messages = await self.context.build(scope_id, prompt)
+        await self.context.remember_prompt(scope_id, prompt)
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         parts: list[str] = []
-        speaker_task = asyncio.ensure_future(self._speak_sentences(sentences, settings, result))
+        speaking = asyncio.ensure_future(self._speak_sentences(sentences, settings, result))
         try:
-            cutter = SentenceCutter()
-            timings.llm_started = self._clock()
-            async with aclosing(self.llm.stream(messages, max_tokens=self.max_tokens)) as events:
-                async for event in events:
-                    if isinstance(event, TextDelta):
-                        parts.append(event.text)
-                        for sentence in cutter.feed(event.text):
-                            self._first(timings, "first_sentence")
-                            sentences.put_nowait(sentence)
-                    elif isinstance(event, ChatResult):
-                        parts = [event.text]
-            for sentence in cutter.flush():
-                self._first(timings, "first_sentence")
-                sentences.put_nowait(sentence)
-            sentences.put_nowait(None)
-            await speaker_task
-        except asyncio.CancelledError:
-            speaker_task.cancel()
+            await _unless_interrupted(self._write(messages, sentences, parts, timings, speaking), interrupt)
+        except (BargedIn, asyncio.CancelledError) as exc:
+            # Barge-in, or the session closing (a real cancellation, re-raised once recorded).
+            await _stop(speaking)
             self.queue.clear()
             result.status = "interrupted"
             result.answer = "".join(parts)
             said = " ".join(result.spoken) or result.answer
             if said.strip():
-                await asyncio.shield(self.memory.add(scope_id, Turn("assistant", said, status="interrupted")))
+                await asyncio.shield(self.context.remember_answer(scope_id, said, "interrupted"))
                 await asyncio.shield(self.output.post(f"🔊 {said} … *(interrupted)*"))
             log.info("Voice answer interrupted after %d sentence(s)", len(result.spoken))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             return result
         except ServiceError as exc:
-            speaker_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await speaker_task
+            await _stop(speaking)
             log.warning("Voice answer failed: the LLM is unavailable: %s", exc)
             result.status, result.degraded = "failed", "llm"
             result.answer = "".join(parts)
             await self._apologize(settings)
             return result
         result.answer = "".join(parts).strip()
-        if result.answer:
-            await self.memory.add(scope_id, Turn("assistant", result.answer))
+        await self.context.remember_answer(scope_id, result.answer)
         if result.degraded == "tts" and result.answer:
             await self.output.post(result.answer)
         elif result.spoken:
             await self.output.post(f"🔊 {result.answer}")
         timings.first_audio = timings.first_audio or self.queue.first_frame_at
         return result
+
+    async def _write(self, messages: list[Message], sentences: asyncio.Queue[str | None], parts: list[str],
+                     timings: TurnTimings, speaking: asyncio.Future[None]) -> None:
+        """Stream the model's answer into `parts` and, sentence by sentence, to the speaker task."""
+        cutter = SentenceCutter()
+        timings.llm_started = self._clock()
+        async with aclosing(self.llm.stream(messages, max_tokens=self.max_tokens)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                    for sentence in cutter.feed(event.text):
+                        self._first(timings, "first_sentence")
+                        sentences.put_nowait(sentence)
+                elif isinstance(event, ChatResult):
+                    parts[:] = [event.text]
+        for sentence in cutter.flush():
+            self._first(timings, "first_sentence")
+            sentences.put_nowait(sentence)
+        sentences.put_nowait(None)
+        await speaking
 
     async def _speak_sentences(self, sentences: asyncio.Queue[str | None], settings: GuildVoiceSettings,
                                result: TurnResult) -> None:
@@ -270,7 +271,7 @@ class VoiceConversation:
         if not pcm:
             return
         if not self.queue.push(pcm, generation):
-            raise asyncio.CancelledError  # barge-in cleared the queue under us
+            raise BargedIn  # barge-in cleared the queue under us
         if timings is not None:
             self._first(timings, "first_pcm")
         self.output.start_playback()
@@ -280,6 +281,8 @@ class VoiceConversation:
             try:
                 await self.say(LLM_APOLOGY, settings)
                 return
+            except BargedIn:
+                return  # someone is already talking again
             except ServiceError as exc:
                 log.warning("Could not speak the apology either: %s", exc)
         await self.output.post(LLM_APOLOGY)
@@ -294,3 +297,25 @@ class VoiceConversation:
     def _first(self, timings: TurnTimings, name: str) -> None:
         if getattr(timings, name) is None:
             setattr(timings, name, self._clock())
+
+
+async def _unless_interrupted(work: Awaitable[None], interrupt: asyncio.Event) -> None:
+    """Run `work` to the end, or stop it and raise BargedIn as soon as `interrupt` is set."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(interrupt.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            await _stop(task)
+    if task.cancelled() or interrupt.is_set():
+        raise BargedIn  # also when the work ended because barge-in emptied the queue it was waiting on
+    task.result()
+
+
+async def _stop(task: asyncio.Future[None]) -> None:
+    """Cancel a helper task and wait until it has stopped; what it raised no longer matters."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, BargedIn, ServiceError):
+        await task

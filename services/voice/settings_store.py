@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from services.storage.db import Database
 
@@ -45,22 +45,21 @@ class VoiceSettingsStore:
         )
 
     async def update(self, guild_id: int, **changes: object) -> GuildVoiceSettings:
-        """Store the given fields (others keep their value) and return the result."""
+        """Store the fields the guild chose; the others stay unset and keep following the defaults."""
         unknown = set(changes) - set(_COLUMNS)
         if unknown:
             raise ValueError(f"unknown voice settings: {sorted(unknown)}")
-        current = await self.get(guild_id)
-        merged = replace(current, **changes)  # type: ignore[arg-type]
-        values = [getattr(merged, c) for c in _COLUMNS]
-        values = [int(v) if isinstance(v, bool) else v for v in values]
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO voice_settings (guild_id, voice, speed, rvc, listen, text_channel_id, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET voice = excluded.voice, "
-                "speed = excluded.speed, rvc = excluded.rvc, listen = excluded.listen, "
-                "text_channel_id = excluded.text_channel_id, updated_at = excluded.updated_at",
-                (guild_id, *values, self._clock()))
-        return merged
+        if changes:
+            columns = [c for c in _COLUMNS if c in changes]
+            values = [int(v) if isinstance(v, bool) else v for v in (changes[c] for c in columns)]
+            assignments = ", ".join(f"{c} = excluded.{c}" for c in columns)
+            async with self._db.transaction() as tx:
+                await tx.execute(
+                    f"INSERT INTO voice_settings (guild_id, {', '.join(columns)}, updated_at) "
+                    f"VALUES (?, {', '.join('?' for _ in columns)}, ?) "
+                    f"ON CONFLICT (guild_id) DO UPDATE SET {assignments}, updated_at = excluded.updated_at",
+                    (guild_id, *values, self._clock()))
+        return await self.get(guild_id)
 
     async def reset(self, guild_id: int) -> None:
         await self._db.execute("DELETE FROM voice_settings WHERE guild_id = ?", (guild_id,))

@@ -22,7 +22,6 @@ from cogs.reminders import (
     confirmation,
     delivery_text,
     list_embed,
-    next_occurrence,
     owner_only,
     preview,
     stamp,
@@ -89,7 +88,7 @@ def test_delivery_by_dm_after_a_channel_refusal_says_why_and_is_late() -> None:
 def test_recurring_delivery_names_the_next_occurrence_and_how_to_stop() -> None:
     rule = Interval(7200.0, NOW)
     reminder = make_reminder(recurrence=rule, due_at=NOW + 7200, occurrence_at=NOW + 7200)
-    assert next_occurrence(reminder, NOW + 7201) == NOW + 14400
+    assert reminder.next_occurrence(NOW + 7201) == NOW + 14400
     text = delivery_text(reminder, now=NOW + 7201, late_note=None, in_channel=True)
     assert f"repeats every 2 hours, next <t:{int(NOW + 14400)}:R>" in text
     assert "`/reminder-cancel id:7` stops it" in text

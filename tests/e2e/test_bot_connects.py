@@ -9,7 +9,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot import Bot, discover_cogs
+from bot import EXTENSIONS, Bot
 from devtools.discord_emulator import DiscordEmulator, EmulatorError
 from devtools.discord_emulator.commands import (
     ATTACHMENT,
@@ -88,7 +88,7 @@ def _invocations(command: dict[str, Any], emulator: DiscordEmulator) -> list[tup
     return found
 
 
-@pytest.mark.parametrize("cog", discover_cogs())
+@pytest.mark.parametrize("cog", EXTENSIONS)
 async def test_every_command_of_each_cog_is_answered(cog: str, bot_factory: Any, emulator: DiscordEmulator) -> None:
     """Each slash command, run by the guild owner with plausible arguments, gets a visible answer and
     never the generic crash reply (services that are down must be reported in plain words)."""

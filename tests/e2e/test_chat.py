@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from cogs._stream import INTERRUPTED, UNAVAILABLE
 from devtools.discord_emulator import DiscordEmulator
 from devtools.fakes.llm_server import FakeLLMServer, Reply
+from discord_ui.stream import INTERRUPTED, UNAVAILABLE
 from services.chat.memory import ConversationStore, Turn
 from services.storage import Database
 

@@ -15,7 +15,7 @@ from devtools.discord_emulator.audio import duration, is_silence, rms
 from devtools.fakes.engines import KOKORO_RATE, piper_sentences
 from devtools.fakes.llm_server import Reply
 from devtools.fakes.rvc_servers import FakeRvcPython
-from devtools.fakes.speech_servers import Fault
+from devtools.fakes.speech_servers import FakeKokoro, Fault
 from devtools.testenv import CLOSED_PORT_URL
 
 pytestmark = pytest.mark.slow
@@ -101,7 +101,7 @@ async def test_spoken_question_is_transcribed_answered_and_played_sentence_by_se
                                              timeout=15)  # posted once the answer has been played and stored
     assert spoken.content == f"🔊 {first} {second}"
     assert not cog(bot).sessions[emulator.guild.id].queue.busy
-    turns = await cog(bot).memory.recent(emulator.channel("Voice").id, 3000)
+    turns = await bot.services.conversations.recent(emulator.channel("Voice").id, 3000)
     assert [(t.role, t.status) for t in turns] == [("user", "complete"), ("assistant", "complete")]
     assert turns[1].content == f"{first} {second}"
 
@@ -124,7 +124,7 @@ async def test_barge_in_stops_playback_and_records_the_answer_as_interrupted(
     assert grown < 0.3, f"{grown:.2f} s more audio after the barge-in"
     full = sum(len(c) for c in piper_sentences(piper_voice, long_answer)) / 2 / KOKORO_RATE
     assert heard_at_stop / 192_000 < full - 1
-    turns = await cog(bot).memory.recent(emulator.channel("Voice").id, 3000)
+    turns = await bot.services.conversations.recent(emulator.channel("Voice").id, 3000)
     interrupted = [t for t in turns if t.status == "interrupted"]
     assert len(interrupted) == 1 and interrupted[0].role == "assistant"
     assert interrupted[0].content.startswith("This is sentence number 1")
@@ -144,7 +144,7 @@ async def test_with_barge_in_off_the_answer_plays_to_the_end_and_the_interruptio
     okay = sum(len(c) for c in piper_sentences(piper_voice, "Okay.")) / 2 / KOKORO_RATE
     await emulator.voice.wait_for_audio(guild_id, seconds=(full + okay) * 0.95, timeout=20)
     assert session.barge_ins == 0
-    turns = await cog(bot).memory.recent(emulator.channel("Voice").id, 3000)
+    turns = await bot.services.conversations.recent(emulator.channel("Voice").id, 3000)
     assert [t.content for t in turns if t.role == "assistant" and t.status == "complete"][:1] == [long_answer]
     assert not [t for t in turns if t.status == "interrupted"]
 
@@ -247,3 +247,40 @@ async def test_a_bot_disconnected_by_a_moderator_stays_out_and_says_so(voice_bot
                               timeout=5, message="the session to end")
     await asyncio.sleep(1.5)  # past the first rejoin delay: nothing may come back
     assert emulator.bot_member().voice is None and not bot.voice_clients
+
+
+async def test_the_system_prompt_file_reaches_a_voice_answer(voice_bot, emulator: DiscordEmulator, piper_voice, llm,
+                                                             tmp_path) -> None:
+    prompt = tmp_path / "persona.txt"
+    prompt.write_text("You are Captain Ahab, a sea captain.\n", encoding="utf-8")
+    llm.queue(Reply(text="Paris, matey."))
+    await voice_bot(chat_system_prompt="The default prompt.", chat_system_prompt_file=str(prompt))
+    await joined(emulator)
+    await emulator.voice.speak(emulator.guild.id, emulator.member("alice").id, speech(piper_voice, QUESTION),
+                               sample_rate=KOKORO_RATE, channels=1)
+    await llm.wait_for_chat_requests(1, timeout=15)
+    system = llm.chat_requests[0].json["messages"][0]
+    assert system["role"] == "system"
+    assert system["content"].startswith("You are Captain Ahab, a sea captain. You are talking in a voice call")
+    assert "default prompt" not in system["content"]
+
+
+async def test_a_say_spoken_over_still_answers_its_interaction(voice_bot, emulator: DiscordEmulator, piper_voice,
+                                                               llm) -> None:
+    """Barge-in during /say stops it; the member who used /say is told, within the interaction."""
+    llm.default = Reply(text="Okay.")
+    guild_id, alice, general = emulator.guild.id, emulator.member("alice"), emulator.channel("general")
+    async with FakeKokoro() as kokoro:
+        bot = await voice_bot(kokoro_api_url=kokoro.url)
+        await joined(emulator)
+        session = cog(bot).sessions[guild_id]
+        kokoro.script("speech", Fault(hold_after=48_000))  # one second, then the rest waits for release
+        inter = await emulator.invoke(alice, general, "say", text="A long announcement. " * 20)
+        await emulator.voice.wait_for_audio(guild_id, seconds=0.2, timeout=10)
+        await emulator.voice.speak(guild_id, alice.id, speech(piper_voice, "Stop, please."), sample_rate=KOKORO_RATE,
+                                   channels=1)
+        await emulator.wait_until(lambda: session.barge_ins == 1, timeout=5, message="a barge-in")
+        kokoro.release.set()
+        result = await inter.wait_done(timeout=10)
+        assert inter.acknowledged_after < 3
+        assert "someone spoke over me" in result.text, result.text

@@ -43,7 +43,7 @@ async def test_voice_settings_need_manage_server(bot_factory: Any, emulator: Dis
 
 async def test_silence_is_sent_now_and_then_while_listening(bot_factory: Any, emulator: DiscordEmulator,
                                                             monkeypatch: Any) -> None:
-    import cogs._voice_session as voice_session
+    import cogs.voice.session as voice_session
 
     monkeypatch.setattr(voice_session, "KEEPALIVE_INTERVAL", 0.2)
     await bot_factory(extensions=["cogs.voice"])

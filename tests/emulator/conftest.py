@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 import discord
 import pytest
-import yarl
 
 from devtools.discord_emulator import DiscordEmulator
+from discord_ui.routing import route_discord_to
 
 
 class EmuClient(discord.Client):
@@ -36,7 +36,7 @@ ClientFactory = Callable[..., Awaitable[EmuClient]]
 
 
 @pytest.fixture
-async def client_factory(emulator: DiscordEmulator, _discord_routing: None) -> AsyncIterator[ClientFactory]:
+async def client_factory(emulator: DiscordEmulator) -> AsyncIterator[ClientFactory]:
     """`client = await client_factory(intents=..., setup=fn)`: a started, ready discord.Client.
 
     `setup(client)` runs before login (register events, build a CommandTree). `emu` picks another
@@ -48,8 +48,7 @@ async def client_factory(emulator: DiscordEmulator, _discord_routing: None) -> A
                     emu: DiscordEmulator | None = None, wait_ready: bool = True, token: str | None = None,
                     **options: Any) -> EmuClient:
         emu = emu or emulator
-        discord.http.Route.BASE = emu.api_url
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
+        route_discord_to(emu.api_url, emu.gateway_url)
         if intents is None:
             intents = discord.Intents.default()
             intents.message_content = True

@@ -11,10 +11,10 @@ from typing import Any
 import aiohttp
 import discord
 import pytest
-import yarl
 
 from devtools.discord_emulator import DiscordEmulator
 from devtools.discord_emulator.certs import TestCertificates
+from discord_ui.routing import route_discord_to
 from tests.emulator.conftest import ClientFactory
 
 
@@ -226,10 +226,9 @@ async def test_heartbeat_before_identify_is_acked(emulator: DiscordEmulator) -> 
         await ws.close()
 
 
-async def test_disallowed_privileged_intent_stops_the_client(emulator: DiscordEmulator, _discord_routing: None) -> None:
+async def test_disallowed_privileged_intent_stops_the_client(emulator: DiscordEmulator) -> None:
     emulator.world.application.message_content_intent = False
-    discord.http.Route.BASE = emulator.api_url
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emulator.gateway_url)
+    route_discord_to(emulator.api_url, emulator.gateway_url)
     intents = discord.Intents.default()
     intents.message_content = True
     client = discord.Client(intents=intents)
@@ -238,8 +237,8 @@ async def test_disallowed_privileged_intent_stops_the_client(emulator: DiscordEm
     await client.close()
 
 
-async def test_a_wrong_token_fails_login(emulator: DiscordEmulator, _discord_routing: None) -> None:
-    discord.http.Route.BASE = emulator.api_url
+async def test_a_wrong_token_fails_login(emulator: DiscordEmulator) -> None:
+    route_discord_to(emulator.api_url, emulator.gateway_url)
     client = discord.Client(intents=discord.Intents.default())
     with pytest.raises(discord.LoginFailure):
         await client.login("not-the-token")

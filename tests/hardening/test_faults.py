@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from cogs._stream import INTERRUPTED
 from devtools.discord_emulator import DiscordEmulator
 from devtools.fakes.llm_server import FakeLLMServer, Reply
 from devtools.testenv import TEXT_COGS, service_env
 from devtools.traffic import Traffic, llm_echo
+from discord_ui.stream import INTERRUPTED
 from tests.hardening.test_load import make_crowd, run_wave
 
 LOCK_SCRIPT = """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.chat.memory import ConversationStore, Turn, estimate_tokens
+from services.chat.memory import ConversationStore, Turn
 from services.storage import Database
 
 
@@ -14,7 +14,7 @@ async def test_recent_turns_fit_the_budget_oldest_first(tmp_path):
             await store.add(1, Turn("user", f"question {i} " + "x" * 40, author_name="ann", author_id=5))
             await store.add(1, Turn("assistant", f"answer {i} " + "y" * 40))
         await store.add(2, Turn("user", "other channel"))
-        per_turn = estimate_tokens("question 0 " + "x" * 40) + estimate_tokens("ann")
+        per_turn = Turn("user", "question 0 " + "x" * 40, author_name="ann").tokens
         turns = await store.recent(1, token_budget=per_turn * 4)
         assert 3 <= len(turns) <= 4
         assert turns[-1].content.startswith("answer 9")

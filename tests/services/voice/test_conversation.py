@@ -17,11 +17,12 @@ from devtools.fakes.llm_server import FakeLLMServer, Reply
 from devtools.fakes.rvc_servers import FakeRvcPython
 from devtools.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, Fault
 from devtools.testenv import CLOSED_PORT_URL, bot_test_env
-from services.chat.memory import ConversationStore
+from services.chat.context import ContextBuilder
+from services.chat.memory import ConversationStore, Turn
 from services.llm import UsageStore, build_router
 from services.speech import build_speech
 from services.storage import Database, HealthStore
-from services.voice import GuildVoiceSettings, PcmQueue, Speaker, Utterance, VoiceConversation
+from services.voice import BargedIn, GuildVoiceSettings, PcmQueue, Speaker, Utterance, VoiceConversation
 from services.voice.conversation import LLM_APOLOGY, STT_UNAVAILABLE
 
 SCOPE = 900
@@ -83,8 +84,9 @@ async def make(tmp_path: Path, servers):  # type: ignore[no-untyped-def]
         queue = PcmQueue(asyncio.get_running_loop())
         player.queue = queue
         made.append(player)
-        return VoiceConversation(llm=router, tts=speech.tts, stt=speech.stt, rvc=speech.rvc, memory=ConversationStore(db),
-                                 queue=queue, output=player, system_prompt="Be brief."), player
+        context = ContextBuilder(ConversationStore(db), "Be brief.", 3000).for_voice()
+        return VoiceConversation(llm=router, tts=speech.tts, stt=speech.stt, rvc=speech.rvc, context=context,
+                                 queue=queue, output=player), player
 
     yield build
     for player in made:
@@ -115,8 +117,9 @@ async def test_the_first_sentence_plays_while_the_model_still_writes(make, serve
     assert t.transcribed <= t.first_sentence <= t.first_pcm <= (t.first_audio or 0)
     assert player.posts == ["🎙️ **alice:** What is the capital of France?", f"🔊 {first} {second}"]
     sent = llm.chat_requests[0].json["messages"]
-    assert sent[0]["role"] == "system" and sent[-1]["content"] == "alice: What is the capital of France?"
-    turns = await conversation.memory.recent(SCOPE, 1000)
+    assert sent[0]["role"] == "system" and sent[0]["content"].startswith("Be brief. You are talking in a voice call")
+    assert sent[-1]["content"] == "alice: What is the capital of France?"
+    turns = await conversation.context.store.recent(SCOPE, 1000)
     assert [(t.role, t.content) for t in turns] == [("user", "What is the capital of France?"),
                                                     ("assistant", f"{first} {second}")]
     # The next turn carries the history.
@@ -170,7 +173,7 @@ async def test_barge_in_stops_the_turn_and_remembers_it_as_interrupted(make, ser
     assert result.status == "interrupted" and result.spoken
     assert conversation.queue.pending_bytes == 0
     await asyncio.wait_for(conversation.queue.wait_idle(), 2)
-    turns = await conversation.memory.recent(SCOPE, 1000)
+    turns = await conversation.context.store.recent(SCOPE, 1000)
     assert turns[-1].status == "interrupted" and turns[-1].content.startswith("One two three")
     assert player.posts[-1].startswith("🔊 One two three") and player.posts[-1].endswith("*(interrupted)*")
     assert not conversation.talking
@@ -205,3 +208,32 @@ async def test_say_queues_behind_what_is_already_playing(make, servers) -> None:
     assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == list(texts)
     expected = sum(FakeKokoro.expected_seconds(t) for t in texts)
     assert abs(conversation.queue.frames_played * 0.02 - expected) < 0.1
+
+
+async def test_a_say_spoken_over_raises_barged_in_and_the_next_one_plays(make, servers) -> None:
+    _, kokoro, _ = servers
+    conversation, _ = make()
+    kokoro.script("speech", Fault(hold_after=4800))
+    say = asyncio.create_task(conversation.say("A long announcement that someone interrupts.", GS))
+    await asyncio.wait_for(conversation.queue.wait_audio(), 5)
+    assert conversation.barge_in()
+    kokoro.release.set()  # the rest of the synthesis arrives after the queue was cleared
+    with pytest.raises(BargedIn):
+        await asyncio.wait_for(say, 5)
+    await conversation.say("Short.", GS)
+    await asyncio.wait_for(conversation.queue.wait_idle(), 5)
+    assert not conversation.talking
+
+
+async def test_history_is_built_like_chat_a_leading_answer_is_dropped(make, servers) -> None:
+    llm, _, _ = servers
+    conversation, _ = make()
+    store = conversation.context.store
+    await store.add(SCOPE, Turn("assistant", "An answer whose question was pruned."))
+    await store.add(SCOPE, Turn("user", "Earlier question", "bob", 2))
+    await store.add(SCOPE, Turn("assistant", "Earlier answer."))
+    llm.queue(Reply(text="Fine."))
+    await conversation.answer("And now?", ALICE, SCOPE, GS)
+    sent = llm.chat_requests[0].json["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[1]["content"] == "bob: Earlier question"

@@ -87,3 +87,13 @@ async def test_settings_default_then_persist_across_a_reopen(tmp_path: Path) -> 
     await store.reset(1)
     assert await store.get(1) == DEFAULTS
     await db.close()
+
+
+async def test_a_changed_default_still_reaches_servers_that_kept_it(db: Database) -> None:
+    """Only what a server chose is stored: after `/voice speed:1.5`, a new KOKORO_VOICE still applies to it."""
+    await VoiceSettingsStore(db, DEFAULTS).update(1, speed=1.5)
+    await VoiceSettingsStore(db, DEFAULTS).update(2, voice="af_sky")
+    restarted = VoiceSettingsStore(db, GuildVoiceSettings(voice="bf_emma", speed=0.9, rvc=True, listen=False))
+    assert await restarted.get(1) == GuildVoiceSettings("bf_emma", 1.5, True, False, None)
+    assert await restarted.get(2) == GuildVoiceSettings("af_sky", 0.9, True, False, None)
+    assert await restarted.get(3) == restarted.defaults

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from cogs._prune import pruning_loop
+from discord_ui.prune import pruning_loop
 
 
 async def test_a_locked_database_is_logged_and_the_loop_runs_on(caplog: pytest.LogCaptureFixture) -> None:
@@ -24,7 +24,7 @@ async def test_a_locked_database_is_logged_and_the_loop_runs_on(caplog: pytest.L
 
     loop = pruning_loop("finished reminders", 30, prune)
     assert loop.seconds == 86_400
-    caplog.set_level(logging.INFO, logger="cogs._prune")
+    caplog.set_level(logging.INFO, logger="discord_ui.prune")
     loop.start()
     try:
         await asyncio.wait_for(ran.wait(), 5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 
-from services.errors import ServiceDisabled, ServiceError
+from services.errors import ServiceBusy, ServiceDisabled, ServiceError, ServiceRateLimited, ServiceTimedOut
 
 log = logging.getLogger(__name__)
 
@@ -15,13 +15,12 @@ def describe_failure(exc: ServiceError, what: str) -> str:
     log.warning("%s failed: %s", what, exc)
     if isinstance(exc, ServiceDisabled):
         return f"{what} is turned off on this bot."
-    name = type(exc).__name__
     retry = f" Try again in {math.ceil(exc.retry_after)} s." if exc.retry_after else " Try again later."
-    if name == "SearchBusy":
+    if isinstance(exc, ServiceBusy):
         return f"{what} is busy right now.{retry}"
-    if name == "SearchRateLimited" or exc.status == 429:
+    if isinstance(exc, ServiceRateLimited):
         return f"{what} is rate-limiting us.{retry}"
-    if name == "SearchTimeout" or "timed out" in exc.cause:
+    if isinstance(exc, ServiceTimedOut):
         return f"{what} did not answer in time.{retry}"
     if exc.transient:
         return f"{what} is unavailable right now.{retry}"

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import discord
 import pytest
 
-from cogs._stream import CUT_OFF, TOO_LONG, UNAVAILABLE, StreamingReply, stream_answer, switch_note
+from discord_ui.stream import CUT_OFF, TOO_LONG, UNAVAILABLE, StreamingReply, stream_answer, switch_note
 from services.llm import AllProvidersFailed, ChatResult, FailedAttempt, ProviderSwitch, TextDelta, Usage
 from services.llm.errors import StreamBroken
 

@@ -1,6 +1,6 @@
 """/join, /leave, /say and /voice: the bot in voice channels, talking and listening.
 
-Thin: the receive path is cogs/_voice_receive.py, a guild's live session cogs/_voice_session.py, and
+Thin: the receive path is cogs/voice/receive.py, a guild's live session cogs/voice/session.py, and
 everything that needs no Discord (endpointing, sentences, the turn pipeline, settings) services/voice.
 Nothing is rejoined after a restart: sessions live only in memory, only the settings persist. A
 connection that drops while the bot runs is rejoined (discord.py reconnects by itself when it can;
@@ -17,13 +17,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
-from cogs._errors import describe_failure
-from cogs._ui import reply
-from cogs._voice_receive import ReceivingVoiceClient
-from cogs._voice_session import GuildVoiceSession
-from services.chat.memory import ConversationStore
+from cogs.voice.receive import ReceivingVoiceClient
+from cogs.voice.session import GuildVoiceSession
+from discord_ui.errors import describe_failure
+from discord_ui.ui import reply
 from services.errors import ServiceError
-from services.voice import EndpointConfig, GuildVoiceSettings, PcmQueue, VoiceConversation, VoiceSettingsStore
+from services.voice import BargedIn, EndpointConfig, GuildVoiceSettings, PcmQueue, VoiceConversation
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +35,7 @@ class Voice(commands.Cog):
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
         s = bot.settings
-        self.store = VoiceSettingsStore(bot.db, GuildVoiceSettings(
-            voice=s.kokoro_voice, speed=s.kokoro_speed, rvc=bool(s.rvc_model), listen=True))
-        self.memory = ConversationStore(bot.db)
+        self.store = bot.services.voice_settings
         self.endpoint = EndpointConfig(silence_ms=s.voice_silence_ms, max_utterance_s=s.voice_max_utterance_s)
         self.sessions: dict[int, GuildVoiceSession] = {}
         self._join_lock = asyncio.Lock()
@@ -106,6 +103,9 @@ class Voice(commands.Cog):
             await session.conversation.say(text, session.settings)
         except ServiceError as exc:
             await reply(interaction, describe_failure(exc, "Text-to-speech"), ephemeral=True)
+            return
+        except BargedIn:
+            await reply(interaction, "🔇 Stopped: someone spoke over me.", ephemeral=True)
             return
         await reply(interaction, "🔊 Saying it.", ephemeral=True)
 
@@ -199,10 +199,8 @@ class Voice(commands.Cog):
 
         def conversation(queue: PcmQueue, output: GuildVoiceSession) -> VoiceConversation:
             return VoiceConversation(llm=services.llm, tts=services.tts, stt=services.stt, rvc=services.rvc,
-                                     memory=self.memory, queue=queue, output=output,
-                                     system_prompt=s.chat_system_prompt + " You are talking in a voice call: "
-                                     "answer in short spoken sentences, without markdown.",
-                                     context_tokens=s.chat_context_tokens, max_tokens=s.llm_max_tokens)
+                                     context=services.voice_context, queue=queue, output=output,
+                                     max_tokens=s.llm_max_tokens)
 
         session = GuildVoiceSession(vc, conversation_factory=conversation, settings=gs,
                                     text_channel_id=text_channel_id, endpoint=self.endpoint,

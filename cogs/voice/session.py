@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from cogs._ui import NO_MENTIONS
-from cogs._voice_receive import ReceivingVoiceClient
+from cogs.voice.receive import ReceivingVoiceClient
+from discord_ui.ui import NO_MENTIONS
 from services.chat.splitter import render_chunks
 from services.voice import (
     EndpointConfig,

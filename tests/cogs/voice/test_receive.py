@@ -1,4 +1,4 @@
-"""The receive path (cogs/_voice_receive.py) on discord.py's real VoiceClient against the emulator's
+"""The receive path (cogs/voice/receive.py) on discord.py's real VoiceClient against the emulator's
 voice server: transport decryption, DAVE through the connection's real davey session (the emulator's
 humans are real davey sessions in the same MLS group), opus decoding, and the packets it must skip."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import davey
 import pytest
 
-from cogs._voice_receive import ReceivingVoiceClient
+from cogs.voice.receive import ReceivingVoiceClient
 from devtools.discord_emulator.audio import dominant_frequency, is_silence, sine_tone
 from devtools.discord_emulator.voice_rtp import build_rtp
 from devtools.discord_emulator.voice_standin import BOT, CHANNEL, GUILD, Harness, discordpy_voice

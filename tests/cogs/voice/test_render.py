@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from cogs._voice_session import QueueSource
 from cogs.voice import render_settings
+from cogs.voice.session import QueueSource
 from services.voice import GuildVoiceSettings, PcmQueue
 from services.voice.playback import FRAME_BYTES
 

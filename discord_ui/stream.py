@@ -21,7 +21,7 @@ from typing import Protocol
 
 import discord
 
-from cogs._ui import NO_MENTIONS
+from discord_ui.ui import NO_MENTIONS
 from services.chat.splitter import DISCORD_LIMIT, fence_state, render_chunks
 from services.llm import AllProvidersFailed, ChatResult, ProviderSwitch, RouterEvent, TextDelta
 

@@ -15,8 +15,8 @@ from devtools.fakes.speech_servers import FakeKokoro, Fault
 from devtools.testenv import CLOSED_PORT_URL, bot_test_env
 from services.container import Services
 from services.errors import ServiceError
-from services.health.probes import probe_database
 from services.llm import AllProvidersFailed, Message
+from services.probes import probe_database
 from services.storage import Database, ServiceHealth
 
 EVERY_SERVICE = {*(f"llm:{p}" for p in LLM_PROVIDERS), "tts:kokoro", "stt:whisper", "rvc", "search:web",

@@ -1,8 +1,8 @@
 """The list of probes, one per service the bot talks to, built from the services themselves.
 
-Each service knows how to check itself; this module only says which check is which kind (see
-services/health/monitor.py) and adds the database's own write-and-read check. The gateway probe
-needs the Discord client, so the admin cog adds it.
+Wiring, beside services/container.py: each service knows how to check itself; this module only says
+which check is which kind (see services/health/monitor.py) and adds the database's own write-and-read
+check. The gateway probe needs the Discord client, so the admin cog adds it.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cogs._health import HealthReport, alert_text, health_embed, service_line, service_lines
+from discord_ui.health import HealthReport, alert_text, health_embed, service_line, service_lines
 from services.llm.usage import DailyUsage
 from services.storage import CacheStats, ServiceHealth
 
