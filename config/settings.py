@@ -282,7 +282,7 @@ class Settings:
     web_search_region: str = _field("us-en", "Search", "ddgs region, e.g. us-en, uk-en, de-de", _parse_str)
     web_search_safesearch: str = _field("moderate", "Search", "ddgs safesearch: on, moderate or off", _parse_choice(SAFESEARCH))
     web_search_cache_ttl: float = _field(0.0, "Search", "Cache lifetime of web results (seconds; 0 = API_CACHE_TTL)", _SECONDS)
-    searxng_url: str = _field("", "Search", "SearXNG instance (JSON output enabled) used when WEB_SEARCH_ENGINE=searxng", _URL_OPT)
+    searxng_url: str = _field("", "Search", "SearXNG instance with JSON output enabled, e.g. http://localhost:8888; used when WEB_SEARCH_ENGINE=searxng", _URL_OPT)
     wikipedia_lang: str = _field("en", "Search", "Wikipedia language code", _parse_str)
     wikipedia_base_url: str = _field("", "Search", "Wikipedia base URL; empty = https://<WIKIPEDIA_LANG>.wikipedia.org", _URL_OPT)
     wikipedia_cache_ttl: float = _field(86400.0, "Search", "Cache lifetime of Wikipedia answers (seconds; 0 = API_CACHE_TTL)", _SECONDS)
