@@ -13,7 +13,7 @@ import pytest
 
 from devtools.discord_emulator.render import UP_AND_CLEAR
 from devtools.fakes.llm_server import refused_url
-from devtools.playground import EXAMPLES, Playground
+from devtools.playground import EXAMPLES, Model, Playground
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,3 +103,16 @@ async def test_a_streamed_answer_is_redrawn_in_place_on_a_terminal(tmp_path: Pat
                                 r"“please tell me a rather long story about the moon and the sea”\.\n")
     assert UP_AND_CLEAR.format(rows=1) in final, "the growing answer was reprinted instead of redrawn"
     assert final.count("(echo model") >= 2 and "(edited)" not in final
+
+
+async def test_a_running_ollama_with_a_model_is_used_instead_of_the_echo_model() -> None:
+    from devtools.fakes.llm_server import FakeLLMServer
+    from devtools.playground import find_ollama
+
+    async with FakeLLMServer() as ollama:  # lists llama3.2:latest and llama3.2:1b, as /api/tags does
+        assert (await find_ollama(ollama.url, "llama3.2")) == Model(ollama.url, "llama3.2:latest", echo=False)
+        assert (await find_ollama(ollama.url, "llama3.2:1b")).name == "llama3.2:1b"
+        assert (await find_ollama(ollama.url, "mistral")).name in ("llama3.2:latest", "llama3.2:1b")
+    async with FakeLLMServer(ollama_tags=()) as empty:
+        assert await find_ollama(empty.url, "llama3.2") is None, "an Ollama without a model cannot answer"
+    assert await find_ollama(refused_url(), "llama3.2") is None
