@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from config.errors import SettingsError, SettingsErrors, combined
+from config.rules import combination_errors
 from services.redact import redact
+
+__all__ = ["ModelRef", "Settings", "SettingsError", "SettingsErrors", "env_example", "load_settings"]
 
 LLM_PROVIDERS = ("ollama", "openrouter", "openai")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -28,14 +33,6 @@ TTS_ENGINES = ("kokoro_api",)
 SAFESEARCH = ("on", "moderate", "off")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-
-class SettingsError(ValueError):
-    """A setting is missing or invalid; the message names it and says what is accepted."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"{name} {message}")
-        self.setting = name
 
 
 class ModelRef(NamedTuple):
@@ -195,13 +192,6 @@ def _is_number(text: str, max_digits: int) -> bool:
     return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
-def _is_file(path: str) -> bool:
-    try:
-        return Path(path).is_file()
-    except OSError:  # a name too long for the file system, a folder we may not read
-        return False
-
-
 def _split_list(raw: str) -> list[str]:
     return [p.strip() for p in raw.split(",") if p.strip()]
 
@@ -228,7 +218,7 @@ class Settings:
     # --- Core ----------------------------------------------------------------------------------
     database_path: str = _field("data/bot.db", "Core", "SQLite database file (created with its folder on first start)", _parse_str)
     log_level: str = _field("INFO", "Core", "Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL", _parse_choice(LOG_LEVELS, upper=True))
-    log_file_enabled: bool = _field(False, "Core", "Also log to a rotating file data/logs/bot.log", _parse_bool)
+    log_file_enabled: bool = _field(False, "Core", "Also log to a rotating file logs/bot.log in DATABASE_PATH's folder (data/logs/bot.log by default)", _parse_bool)
     log_file_max_bytes: int = _field(5_000_000, "Core", "Size at which the log file rotates (bytes)", _parse_int(minimum=10_000))
     log_file_backups: int = _field(3, "Core", "Rotated log files to keep", _parse_int(minimum=0))
 
@@ -292,7 +282,7 @@ class Settings:
     web_search_region: str = _field("us-en", "Search", "ddgs region, e.g. us-en, uk-en, de-de", _parse_str)
     web_search_safesearch: str = _field("moderate", "Search", "ddgs safesearch: on, moderate or off", _parse_choice(SAFESEARCH))
     web_search_cache_ttl: float = _field(0.0, "Search", "Cache lifetime of web results (seconds; 0 = API_CACHE_TTL)", _SECONDS)
-    searxng_url: str = _field("", "Search", "SearXNG instance (JSON output enabled) used when WEB_SEARCH_ENGINE=searxng", _URL_OPT)
+    searxng_url: str = _field("", "Search", "SearXNG instance with JSON output enabled, e.g. http://localhost:8888; used when WEB_SEARCH_ENGINE=searxng", _URL_OPT)
     wikipedia_lang: str = _field("en", "Search", "Wikipedia language code", _parse_str)
     wikipedia_base_url: str = _field("", "Search", "Wikipedia base URL; empty = https://<WIKIPEDIA_LANG>.wikipedia.org", _URL_OPT)
     wikipedia_cache_ttl: float = _field(86400.0, "Search", "Cache lifetime of Wikipedia answers (seconds; 0 = API_CACHE_TTL)", _SECONDS)
@@ -381,43 +371,38 @@ def _display(value: Any) -> str:
 
 
 def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Settings:
-    """Build Settings from an environment mapping; raise SettingsError naming the first bad setting."""
+    """Build Settings from an environment mapping; raise SettingsError naming every bad setting
+    (a SettingsErrors when there are several), each value checked on its own, then in combination."""
     values: dict[str, Any] = {}
+    errors: list[SettingsError] = []
     for f in dataclasses.fields(Settings):
         spec: _Spec = f.metadata["spec"]
         name = f.name.upper()
         raw = env.get(name)
         if raw is None or (raw.strip() == "" and f.default not in ("",)):
             if spec.required and require_token:
-                raise SettingsError(name, _missing_message(name, spec))
+                errors.append(SettingsError(name, _missing_message(name, spec)))
             continue
         raw = raw.strip()
         if spec.required and require_token and not raw:
-            raise SettingsError(name, _missing_message(name, spec))
-        values[f.name] = spec.parse(name, raw)
+            errors.append(SettingsError(name, _missing_message(name, spec)))
+            continue
+        try:
+            values[f.name] = spec.parse(name, raw)
+        except SettingsError as exc:
+            errors.append(exc)
     settings = Settings(**values)
-    _check_combinations(settings)
+    bad = {e.setting for e in errors}  # a value already refused is not also reported as missing
+    errors += [e for e in combination_errors(settings) if e.setting not in bad]
+    if errors:
+        order = {f.name.upper(): i for i, f in enumerate(dataclasses.fields(Settings))}
+        raise combined(sorted(errors, key=lambda e: order.get(e.setting, len(order))))  # as .env.example lists them
     return settings
 
 
 def _missing_message(name: str, spec: _Spec) -> str:
     return (f"is not set: put it in .env (copy .env.example) or the environment. "
             f"It is the {spec.help[0].lower()}{spec.help[1:]}.")
-
-
-def _check_combinations(s: Settings) -> None:
-    if s.web_search_engine == "searxng" and not s.searxng_url:
-        raise SettingsError("SEARXNG_URL", "must be set when WEB_SEARCH_ENGINE=searxng, e.g. http://localhost:8888")
-    if s.llm_provider == "openai" and not s.openai_base_url:
-        raise SettingsError("OPENAI_BASE_URL", "must be set when LLM_PROVIDER=openai, e.g. https://api.openai.com/v1")
-    if s.llm_first_token_timeout > s.llm_total_timeout:
-        raise SettingsError("LLM_FIRST_TOKEN_TIMEOUT", "must not exceed LLM_TOTAL_TIMEOUT")
-    if s.chat_system_prompt_file and not _is_file(s.chat_system_prompt_file):
-        raise SettingsError("CHAT_SYSTEM_PROMPT_FILE", f"must name a readable file, got {s.chat_system_prompt_file!r}")
-    if s.discord_ca_file and not _is_file(s.discord_ca_file):
-        raise SettingsError("DISCORD_CA_FILE", f"must name a PEM file, got {s.discord_ca_file!r}")
-    if s.discord_gateway_url and not s.discord_gateway_url.startswith(("ws://", "wss://")):
-        raise SettingsError("DISCORD_GATEWAY_URL", f"must be a ws:// or wss:// URL, got {s.discord_gateway_url!r}")
 
 
 def env_example() -> str:
@@ -431,5 +416,15 @@ def env_example() -> str:
             section = spec.section
             lines += ["", f"# ===== {section} ====="]
         lines.append(f"# {spec.help}{' (required)' if spec.required else ''}")
-        lines.append(f"{f.name.upper()}={_display(f.default)}")
+        lines.append(f"{f.name.upper()}={_shell_quoted(_display(f.default))}")
     return "\n".join(lines) + "\n"
+
+
+def _shell_quoted(value: str) -> str:
+    """Single-quote values a shell would split or interpret, so `set -a; . ./.env` works; python-dotenv
+    reads single quotes the same way (no escapes inside)."""
+    if re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]*", value):
+        return value
+    if "'" in value:
+        raise ValueError(f"a default containing a single quote cannot be written to .env.example: {value!r}")
+    return f"'{value}'"

@@ -9,14 +9,29 @@ PYTHON="${PYTHON:-python3}"
 
 need_apt=()
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
-ldconfig -p 2>/dev/null | grep -q 'libopus\.so\.0' || need_apt+=(libopus0)
+# The same look-up discord.py makes to load opus; no pipeline, so no SIGPIPE under pipefail.
+"$PYTHON" -c 'import ctypes.util, sys; sys.exit(ctypes.util.find_library("opus") is None)' 2>/dev/null \
+  || need_apt+=(libopus0)
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO=(sudo)
+    else
+      echo "setup.sh: missing system packages (${need_apt[*]}) and no sudo to install them:" \
+           "run 'apt-get install ${need_apt[*]}' as root, then run this again." >&2
+      exit 1
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup.sh: missing system packages (${need_apt[*]}) and no apt-get:" \
+         "install them with your system's package manager, then run this again." >&2
+    exit 1
+  fi
   echo "Installing system packages: ${need_apt[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

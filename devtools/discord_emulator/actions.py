@@ -99,7 +99,7 @@ class InteractionActions:
 
     async def invoke(self, member: Member | User, channel: Channel, command: str, /, *, force: bool = False,
                      options: dict[str, Any] | None = None, **values: Any) -> EmulatedInteraction:
-        """Run a synced slash command as `member` in `channel`: `invoke(alice, general, "remind set", when="5m")`.
+        """Run a synced slash command as `member` in `channel`: `invoke(alice, general, "remind", when="in 5 minutes", what="tea")`.
 
         Options are keyword arguments (`foo_bar` also matches `foo-bar`; `options={...}` for any name,
         including "force" and "options");

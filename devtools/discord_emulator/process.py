@@ -35,7 +35,7 @@ class BotProcess:
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
                     "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **env}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, str(REPO / "main.py"), "--env-file", str(cwd / "absent.env"), *args,
+            sys.executable, str(REPO / "main.py"), "--env-file", os.devnull, *args,
             cwd=cwd, env=full_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         return cls(process, emulator, emulator.gateway.identifies)
 

@@ -22,6 +22,13 @@ class Notifier:
         self._event.set()
         self._event = asyncio.Event()
 
+    async def next_change(self, timeout: float) -> None:
+        """Return at the next emulator change, or after `timeout` seconds, whichever comes first."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            pass
+
     async def wait_for(self, condition: Callable[[], T], timeout: float, describe: Callable[[], str] | str) -> T:
         """Return the first truthy value of `condition()`; on timeout raise AssertionError saying what was awaited."""
         loop = asyncio.get_running_loop()

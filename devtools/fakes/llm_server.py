@@ -84,6 +84,7 @@ class FakeLLMServer:
     openrouter: bool = False
     default: Reply = field(default_factory=Reply)
     responder: Callable[[Any], Reply] | None = None  # builds the reply from the request body, after the queue
+    ollama_tags: Sequence[str] | None = None  # what GET /api/tags lists; None: the llama models of `models`
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -273,8 +274,13 @@ class FakeLLMServer:
                    "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
                    "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
                                "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}}
-                  for m in (self.models or ()) if "/" not in m and m.startswith("llama")]
+                  for m in self._tag_names()]
         return web.Response(body=_go_json({"models": models}), content_type="application/json", charset="utf-8")
+
+    def _tag_names(self) -> list[str]:
+        if self.ollama_tags is not None:
+            return list(self.ollama_tags)
+        return [m for m in (self.models or ()) if "/" not in m and m.startswith("llama")]
 
     async def _openai_models(self, request: web.Request) -> web.Response:
         await self._record(request)

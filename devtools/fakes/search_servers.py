@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
@@ -131,6 +132,7 @@ class FakeSearchServers:
         self.wiki_links: dict[str, list[str]] = {}  # title -> linked article titles
         self.urban_terms: dict[str, list[dict[str, Any]]] = {}  # casefolded term -> list entries
         self.searxng_answers: dict[str, dict[str, Any]] = {}  # q -> partial payload (results, unresponsive_engines)
+        self.searxng_default: Callable[[str], dict[str, Any]] | None = None  # builds the answer to other queries
         self.searxng_json_enabled = True
         self.requests: list[Recorded] = []
         self._scripts: dict[str, deque[Scripted]] = {r: deque() for r in ROUTES}
@@ -338,7 +340,7 @@ class FakeSearchServers:
             return web.Response(status=403, text="<html><body><h1>403 Forbidden</h1></body></html>",
                                 content_type="text/html")
         q = request.query.get("q", "")
-        answer = self.searxng_answers.get(q, {})
+        answer = self.searxng_answers.get(q) or (self.searxng_default(q) if self.searxng_default else {})
         results = answer.get("results", [])
         return self._json({
             "query": q, "number_of_results": len(results), "results": results, "answers": [],

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from config.settings import Settings, SettingsError, env_example, load_settings
 
@@ -78,16 +82,23 @@ def test_check_masks_secrets(tmp_path):
 
 def test_check_prints_every_setting(tmp_path):
     result = run_main(tmp_path, {"DISCORD_TOKEN": "t" * 12}, "--check")
-    names = {line.strip().split("=", 1)[0] for line in result.stdout.splitlines()[1:]}
+    names = {m.group(1) for m in re.finditer(r"^[ *] ([A-Z0-9_]+)=", result.stdout, re.MULTILINE)}
     assert names == {name for name, _ in load_settings({"DISCORD_TOKEN": "t"}).public_items()}
 
 
-def test_env_example_lists_every_setting_with_its_default():
+def test_env_example_lists_every_setting_with_its_default(tmp_path):
     text = (ROOT / ".env.example").read_text()
     assert text == env_example(), "regenerate with: python -m config --env-example > .env.example"
-    # The example file itself must be valid settings once a token is added.
-    values = dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    # The example file itself must be valid settings once a token is added, read by python-dotenv...
+    values = {k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()}
     assert load_settings({**values, "DISCORD_TOKEN": "t"}) == Settings(discord_token="t")
+    # ...and by a shell, as `set -a; . ./.env` does (systemd units, docker entrypoints, cron jobs).
+    (tmp_path / ".env").write_text(text)
+    dump = f"import json, os; print(json.dumps({{k: os.environ[k] for k in {sorted(values)!r}}}))"
+    shell = subprocess.run(["bash", "-c", f"set -eu -a; . ./.env; exec {sys.executable} -c {shlex.quote(dump)}"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    assert shell.returncode == 0 and shell.stderr == "", shell.stderr
+    assert json.loads(shell.stdout) == values
 
 
 def test_fallback_models_split_at_first_colon():

@@ -3,9 +3,14 @@ cleanly on SIGTERM; SIGKILL leaves it no say. (The helper later serves restart t
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator.process import REPO
 
 
 async def test_main_starts_answers_and_stops_cleanly_on_sigterm(bot_process: Any, emulator: DiscordEmulator) -> None:
@@ -37,3 +42,27 @@ async def test_a_bad_token_is_reported_and_exits(bot_process: Any) -> None:
     process = await bot_process(discord_token="not-the-emulator-token")
     assert await process.wait() == 1
     assert "Discord rejected DISCORD_TOKEN" in process.output
+
+
+async def test_container_health_check_follows_the_running_bot(bot_process: Any, tmp_path: Path) -> None:
+    """Docker's HEALTHCHECK command: healthy once the running process has checked its gateway connection."""
+    process = await bot_process(health_check_interval=5)
+    await process.wait_ready()
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), "DATABASE_PATH": str(tmp_path / "bot.db"),
+           "HEALTH_CHECK_INTERVAL": "5"}
+
+    async def health() -> tuple[int, str]:
+        check = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "config", "--health", "--env-file", os.devnull, cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE)
+        out, _ = await check.communicate()
+        return check.returncode or 0, out.decode().strip()
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    code, line = await health()
+    while code != 0 and loop.time() < deadline:  # the first probe may run before the gateway is up
+        await asyncio.sleep(1)
+        code, line = await health()
+    assert (code, line.split(",")[0]) == (0, "healthy: Discord gateway healthy"), process.output
+    # A stopped or stuck bot stops refreshing the row: tests/config/test_healthcheck.py covers staleness.

@@ -64,7 +64,7 @@ async def test_console_lines_reach_the_bot_and_its_answers_are_shown(bot: Bot, e
         await handle_line(emulator, "alice #general /cache-clear namespace=llm")
         await emulator.wait_until(lambda: printed.append(capsys.readouterr().out) or "Cleared" in "".join(printed),
                                   message="the answer printed")
-        assert "#general EmuBot (ephemeral): Cleared namespace `llm`" in "".join(printed)
+        assert "#general EmuBot (only you can see this): Cleared namespace `llm`" in "".join(printed)
         await handle_line(emulator, "carol dm hello @bot")
         assert emulator.messages(emulator.dm_channel(emulator.member("carol")))[0].content.endswith("hello")
     finally:

@@ -1,0 +1,148 @@
+"""Checks across settings, and of the places they name, that no single value's parser can make.
+
+`combination_errors` stop the bot (exit 2, and `--check` fails); `warnings` are settings that do
+nothing as combined, shown by `--check` and logged at start. Nothing here writes to the disk.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from config.errors import SettingsError
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+# Hosted OpenAI-compatible APIs refuse every request without a key; local servers need none.
+KEYED_HOSTS = ("api.openai.com", "openrouter.ai", "api.groq.com", "api.mistral.ai", "api.together.xyz",
+               "api.deepseek.com", "api.fireworks.ai", "generativelanguage.googleapis.com")
+
+
+def combination_errors(s: Settings) -> list[SettingsError]:
+    errors = []
+    if s.web_search_engine == "searxng" and not s.searxng_url:
+        errors.append(SettingsError("SEARXNG_URL", "must be set when WEB_SEARCH_ENGINE=searxng, e.g. http://localhost:8888"))
+    if s.llm_provider == "openai" and not s.openai_base_url:
+        errors.append(SettingsError("OPENAI_BASE_URL", "must be set when LLM_PROVIDER=openai, e.g. https://api.openai.com/v1"))
+    key_error = _missing_key(s, s.llm_provider, "LLM_PROVIDER")
+    if key_error:
+        errors.append(key_error)
+    if s.llm_first_token_timeout > s.llm_total_timeout:
+        errors.append(SettingsError("LLM_FIRST_TOKEN_TIMEOUT", "must not exceed LLM_TOTAL_TIMEOUT"))
+    if s.llm_fallback_enabled:
+        errors += _fallback_errors(s)
+    if s.chat_system_prompt_file and not _is_file(s.chat_system_prompt_file):
+        errors.append(SettingsError("CHAT_SYSTEM_PROMPT_FILE", f"must name a readable file, got {s.chat_system_prompt_file!r}"))
+    if s.discord_ca_file and not _is_file(s.discord_ca_file):
+        errors.append(SettingsError("DISCORD_CA_FILE", f"must name a PEM file, got {s.discord_ca_file!r}"))
+    if s.discord_gateway_url and not s.discord_gateway_url.startswith(("ws://", "wss://")):
+        errors.append(SettingsError("DISCORD_GATEWAY_URL", f"must be a ws:// or wss:// URL, got {s.discord_gateway_url!r}"))
+    problem = database_problem(s.database_path)
+    if problem:
+        errors.append(SettingsError("DATABASE_PATH", problem))
+    return errors
+
+
+def _missing_key(s: Settings, provider: str, chosen_by: str) -> SettingsError | None:
+    if provider == "openrouter" and not s.openrouter_api_key:
+        return SettingsError("OPENROUTER_API_KEY", f"must be set when {chosen_by} names openrouter "
+                             "(get one at https://openrouter.ai/keys)")
+    host = urlsplit(s.openai_base_url).hostname or ""
+    if provider == "openai" and not s.openai_api_key and host in KEYED_HOSTS:
+        return SettingsError("OPENAI_API_KEY", f"must be set when {chosen_by} names openai and "
+                             f"OPENAI_BASE_URL is {host}, which refuses requests without a key")
+    return None
+
+
+def _fallback_errors(s: Settings) -> list[SettingsError]:
+    """LLM_FALLBACK_ENABLED=true must leave at least one model to fall back to that can run."""
+    primary = (s.llm_provider, {"ollama": s.ollama_model, "openrouter": s.openrouter_model,
+                                "openai": s.openai_model}[s.llm_provider])
+    others = [ref for ref in s.llm_fallback_models if (ref.provider, ref.model) != primary]
+    if not s.llm_fallback_models:
+        return [SettingsError("LLM_FALLBACK_MODELS", "is empty, so LLM_FALLBACK_ENABLED=true does nothing: list "
+                              "provider:model entries, e.g. ollama:llama3.2:1b, or set LLM_FALLBACK_ENABLED=false")]
+    if not others:
+        return [SettingsError("LLM_FALLBACK_MODELS", f"only repeats the primary model {':'.join(primary)}, so "
+                              "LLM_FALLBACK_ENABLED=true does nothing: name another provider or model")]
+    if all(_unusable(s, ref.provider) for ref in others):
+        reasons = "; ".join(sorted({_unusable(s, ref.provider) for ref in others}))
+        return [SettingsError("LLM_FALLBACK_MODELS", f"has no model that can run ({reasons}), so "
+                              "LLM_FALLBACK_ENABLED=true does nothing")]
+    return []
+
+
+def _unusable(s: Settings, provider: str) -> str:
+    if provider == "openrouter" and not s.openrouter_api_key:
+        return "openrouter needs OPENROUTER_API_KEY"
+    if provider == "openai" and not s.openai_base_url:
+        return "openai needs OPENAI_BASE_URL"
+    return ""
+
+
+def warnings(s: Settings) -> list[str]:
+    """Settings that are valid but do nothing as combined (likely a forgotten switch)."""
+    found = []
+    if s.llm_fallback_models and not s.llm_fallback_enabled:
+        found.append("LLM_FALLBACK_MODELS is set but ignored: LLM_FALLBACK_ENABLED=false")
+    if s.llm_fallback_enabled:
+        for ref in s.llm_fallback_models:
+            reason = _unusable(s, ref.provider)
+            if reason:
+                found.append(f"LLM_FALLBACK_MODELS entry {ref.provider}:{ref.model} is skipped: {reason}")
+    if s.searxng_url and s.web_search_engine != "searxng":
+        found.append(f"SEARXNG_URL is set but ignored: WEB_SEARCH_ENGINE={s.web_search_engine}")
+    if s.rvc_model and not (s.rvc_api_url or s.rvc_webui_url):
+        found.append("RVC_MODEL is set but ignored: set RVC_API_URL or RVC_WEBUI_URL")
+    if (s.rvc_api_url or s.rvc_webui_url) and not s.kokoro_api_url:
+        found.append("RVC is configured but does nothing without speech output: set KOKORO_API_URL")
+    return found
+
+
+def database_problem(raw: str) -> str | None:
+    """Why DATABASE_PATH cannot hold the database, judged without creating anything; None if it can."""
+    if raw == ":memory:":
+        return None
+    if "\x00" in raw:
+        return "contains a NUL character"
+    path = Path(raw)
+    try:
+        if path.is_dir():
+            return f"is a folder ({raw}): name a file inside it, e.g. {path / 'bot.db'}"
+        if path.exists():
+            if not os.access(path, os.R_OK | os.W_OK):
+                return f"names {raw}, which this user cannot read and write"
+            return None
+        for folder in path.parents:
+            if folder.exists():
+                if not folder.is_dir():
+                    return f"goes through {folder}, which is a file, not a folder"
+                if not os.access(folder, os.W_OK | os.X_OK):
+                    made = "the database file" if folder == path.parent else f"the folder {path.parent}"
+                    return f"cannot be created: {folder} is not writable for this user, so {made} cannot be made there"
+                return None
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a folder we may not look into
+        return f"cannot be used ({getattr(exc, 'strerror', None) or exc}): {raw[:80]!r}"
+    return None
+
+
+def create_database_folder(raw: str) -> str | None:
+    """Make DATABASE_PATH's folder before anything else writes there; the reason it failed, or None."""
+    if raw == ":memory:":
+        return None
+    folder = Path(raw).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot be used: its folder {folder} could not be created ({exc.strerror or exc})"
+    return None
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except OSError:  # a name too long for the file system, a folder we may not read
+        return False
