@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian machine for the bot: system packages for voice, a virtualenv, requirements.
+# Sets up a fresh Debian machine for the bot: system packages for voice (and PostgreSQL for the tests),
+# a virtualenv, requirements.
 # Usage: scripts/setup.sh [requirements-file]   (default requirements.txt; tests use requirements-dev.txt)
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
@@ -11,11 +12,25 @@ need_apt=()
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 ldconfig -p 2>/dev/null | grep -q 'libopus\.so\.0' || need_apt+=(libopus0)
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# Tests only: a real PostgreSQL server (devtools/postgres.py makes a throwaway cluster with initdb/pg_ctl,
+# which Debian keeps off PATH in /usr/lib/postgresql/<version>/bin).
+need_postgres=false
+if [ "$(basename "$REQS")" = "requirements-dev.txt" ] && ! command -v pg_ctl >/dev/null 2>&1 \
+    && ! compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; then
+  need_postgres=true
+  need_apt+=(postgresql)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "Installing system packages: ${need_apt[*]}"
   $SUDO apt-get update -qq
+  if $need_postgres; then
+    # Only the server programs are wanted: no system-wide "main" cluster created and left running.
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql-common >/dev/null
+    $SUDO sed -ri 's/^#?[[:space:]]*create_main_cluster[[:space:]]*=.*/create_main_cluster = false/' \
+      /etc/postgresql-common/createcluster.conf
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
