@@ -88,9 +88,14 @@ def discord_certificates(tmp_path_factory: pytest.TempPathFactory) -> TestCertif
 
 
 @pytest.fixture
-async def emulator(discord_certificates: TestCertificates) -> AsyncIterator[DiscordEmulator]:
-    """A started Discord emulator with the default world; checked for problems and leaks after the test."""
-    emu = DiscordEmulator(certificates=discord_certificates)
+async def emulator(request: pytest.FixtureRequest,
+                   discord_certificates: TestCertificates) -> AsyncIterator[DiscordEmulator]:
+    """A started Discord emulator with the default world; checked for problems and leaks after the test.
+
+    Indirect parametrization passes DiscordEmulator arguments, e.g. a world with one guild per shard:
+    `@pytest.mark.parametrize("emulator", [{"world": partial(default_world, shards=2)}], indirect=True)`.
+    """
+    emu = DiscordEmulator(certificates=discord_certificates, **getattr(request, "param", {}))
     await emu.start()
     try:
         yield emu
