@@ -19,6 +19,7 @@ from devtools.discord_emulator import DiscordEmulator
 from devtools.discord_emulator.certs import TestCertificates, make_certificates
 from devtools.discord_emulator.process import BotProcess
 from devtools.fakes.llm_server import FakeLLMServer
+from devtools.postgres import PostgresCluster
 from devtools.testenv import bot_test_env, env_value
 from services.storage import Database
 
@@ -31,6 +32,22 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL cluster (Debian's server, initdb + pg_ctl, ~1 s) for the whole run,
+    started on first use, stopped and deleted at the end. Tests take a database each: `postgres_dsn`."""
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def postgres_dsn(postgres: PostgresCluster) -> AsyncIterator[str]:
+    """A fresh, empty database on the session's cluster (`postgresql://user:pw@127.0.0.1:port/db`),
+    dropped after the test, so tests never see each other's tables."""
+    async with postgres.database() as dsn:
+        yield dsn
 
 
 @pytest.fixture
@@ -69,9 +86,14 @@ def discord_certificates(tmp_path_factory: pytest.TempPathFactory) -> TestCertif
 
 
 @pytest.fixture
-async def emulator(discord_certificates: TestCertificates) -> AsyncIterator[DiscordEmulator]:
-    """A started Discord emulator with the default world; checked for problems and leaks after the test."""
-    emu = DiscordEmulator(certificates=discord_certificates)
+async def emulator(request: pytest.FixtureRequest,
+                   discord_certificates: TestCertificates) -> AsyncIterator[DiscordEmulator]:
+    """A started Discord emulator with the default world; checked for problems and leaks after the test.
+
+    Indirect parametrization passes DiscordEmulator arguments, e.g. a world with one guild per shard:
+    `@pytest.mark.parametrize("emulator", [{"world": partial(default_world, shards=2)}], indirect=True)`.
+    """
+    emu = DiscordEmulator(certificates=discord_certificates, **getattr(request, "param", {}))
     await emu.start()
     try:
         yield emu

@@ -19,7 +19,7 @@ from devtools.discord_emulator.clock import Clock
 from devtools.discord_emulator.commands import CommandStore
 from devtools.discord_emulator.core import API_PREFIX, Core
 from devtools.discord_emulator.errors import EmulatorError
-from devtools.discord_emulator.gateway import Gateway, Session
+from devtools.discord_emulator.gateway import Gateway
 from devtools.discord_emulator.interactions import InteractionDesk
 from devtools.discord_emulator.messaging import Messenger
 from devtools.discord_emulator.ratelimit import RateLimiter, RateLimitRule
@@ -27,6 +27,7 @@ from devtools.discord_emulator.records import MessageRecord, Records
 from devtools.discord_emulator.rest.app import build_app
 from devtools.discord_emulator.rtc import VoiceLink
 from devtools.discord_emulator.snowflake import Snowflakes
+from devtools.discord_emulator.voice_actions import VoiceActions
 from devtools.discord_emulator.waiting import Notifier
 from devtools.discord_emulator.world import (
     Channel,
@@ -36,8 +37,8 @@ from devtools.discord_emulator.world import (
     Overwrite,
     Role,
     User,
-    VoiceState,
     World,
+    add_standard_guild,
     default_world,
 )
 
@@ -50,11 +51,12 @@ def _user(who: Member | User) -> User:
     return who.user if isinstance(who, Member) else who
 
 
-class DiscordEmulator(InteractionActions):
+class DiscordEmulator(InteractionActions, VoiceActions):
     """Gateway, REST and interactions on one 127.0.0.1 port; the voice server on its own TLS port.
 
     Usage: `async with DiscordEmulator() as emu:` then point the bot at `emu.bot_env()` (settings).
-    World lookups by name (`emu.channel("general")`, `emu.member("alice")`) refer to the first guild.
+    World lookups by name (`emu.channel("general")`, `emu.member("alice")`) refer to the first guild
+    unless given `guild=`. `world=partial(default_world, shards=2)`: one guild per shard.
     """
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, host: str = "127.0.0.1", port: int = 0,
@@ -149,6 +151,24 @@ class DiscordEmulator(InteractionActions):
     @property
     def guild(self) -> Guild:
         return next(iter(self.world.guilds.values()))
+
+    @property
+    def guilds(self) -> list[Guild]:
+        return list(self.world.guilds.values())
+
+    def guild_named(self, name: str) -> Guild:
+        for guild in self.world.guilds.values():
+            if guild.name == name:
+                return guild
+        raise EmulatorError(f"no guild {name!r}; there are {[g.name for g in self.world.guilds.values()]}")
+
+    async def add_guild(self, name: str, *, shard: tuple[int, int] | None = None) -> Guild:
+        """The bot joins another guild with the usual cast (alice, bob, ... as in the first one) and its own
+        #general, #random, Voice...; `shard=(1, 2)` gives it an id Discord routes to shard 1 of 2. The
+        owning shard's sessions get GUILD_CREATE."""
+        guild = add_standard_guild(self.world, name, shard=shard)
+        await self.gateway.guild_available(guild)
+        return guild
 
     @property
     def bot_user(self) -> User:
@@ -298,66 +318,3 @@ class DiscordEmulator(InteractionActions):
         guild_id = (guild or self.guild).id
         return sorted({c["name"] for c in self.core.commands.global_commands}
                       | {c["name"] for c in self.core.commands.guild_commands.get(guild_id, [])})
-
-    # -- voice -------------------------------------------------------------------------------------
-
-    @property
-    def voice(self) -> Any | None:
-        """The voice server (devtools.discord_emulator.voice.VoiceServer) once something used voice."""
-        return self.rtc.server
-
-    async def join_voice(self, member: Member, channel: Channel) -> None:
-        """A person joins a voice channel: VOICE_STATE_UPDATE, then the voice server hears about them."""
-        member.voice = VoiceState(channel.id, self.world.new_session_id())
-        await self.gateway.dispatch("VOICE_STATE_UPDATE", payloads.voice_state(member.guild_id, member, member.voice),
-                                    guild_id=member.guild_id)
-        server = await self.rtc.get()
-        if server is not None:
-            await server.add_user(member.guild_id, channel.id, member.id)
-
-    async def leave_voice(self, member: Member) -> None:
-        member.voice = None
-        await self.gateway.dispatch("VOICE_STATE_UPDATE", payloads.voice_state(member.guild_id, member, None),
-                                    guild_id=member.guild_id)
-        server = await self.rtc.get()
-        if server is not None:
-            await server.remove_user(member.guild_id, member.id)
-
-    async def disconnect_bot_from_voice(self, guild: Guild | None = None) -> None:
-        """A moderator uses "Disconnect" on the bot: its voice websocket closes (4014), then its voice state."""
-        guild = guild or self.guild
-        member = self.world.bot_member(guild)
-        server = await self.rtc.get()
-        if server is not None:
-            server.end_session(guild.id, member.id)
-            await server.wait_ended(guild.id)
-        member.voice = None
-        await self.gateway.dispatch("VOICE_STATE_UPDATE", payloads.voice_state(guild.id, member, None),
-                                    guild_id=guild.id)
-
-    async def _bot_voice_state(self, session: Session, data: dict[str, Any]) -> None:
-        """Gateway op 4 from the bot: join/move (state + server update) or leave."""
-        guild = self.world.guilds.get(int(data.get("guild_id") or 0))
-        if guild is None:
-            return
-        member = self.world.bot_member(guild)
-        channel_id = data.get("channel_id")
-        server = await self.rtc.get()
-        if channel_id is None:
-            member.voice = None
-            await self.gateway.dispatch("VOICE_STATE_UPDATE", payloads.voice_state(guild.id, member, None),
-                                        guild_id=guild.id)
-            if server is not None:
-                server.end_session(guild.id, member.id)
-            return
-        member.voice = VoiceState(int(channel_id), self.world.new_session_id(),
-                                  self_mute=bool(data.get("self_mute")), self_deaf=bool(data.get("self_deaf")))
-        token = self.world.new_session_id()[:16]
-        if server is not None:
-            server.expect_session(guild_id=guild.id, channel_id=int(channel_id), user_id=member.id,
-                                  session_id=member.voice.session_id, token=token)
-        await self.gateway.dispatch("VOICE_STATE_UPDATE", payloads.voice_state(guild.id, member, member.voice),
-                                    guild_id=guild.id)
-        await self.gateway.dispatch("VOICE_SERVER_UPDATE", {
-            "token": token, "guild_id": str(guild.id), "endpoint": server.endpoint if server is not None else None,
-        })

@@ -3,6 +3,7 @@
 Frames are plain JSON text (discord.py asks for zlib-stream but reads text frames as they come).
 Each session numbers its dispatches and keeps them, so a client that reconnects and RESUMEs gets
 what it missed; test controls drop connections, hold them offline and invalidate sessions.
+Sessions are shards (IDENTIFY's `[shard_id, shard_count]`, see shards.py): each gets only its guilds.
 """
 
 from __future__ import annotations
@@ -11,47 +12,35 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from devtools.discord_emulator import intents as gi
 from devtools.discord_emulator import payloads
+from devtools.discord_emulator import shards as sharding
 from devtools.discord_emulator.clock import Clock
+from devtools.discord_emulator.gateway_session import (
+    DISPATCH,
+    HEARTBEAT,
+    HEARTBEAT_ACK,
+    HELLO,
+    IDENTIFY,
+    INVALID_SESSION,
+    PRESENCE,
+    RECONNECT,
+    REQUEST_MEMBERS,
+    RESUME,
+    VOICE_STATE,
+    Session,
+    VoiceStateHandler,
+)
 from devtools.discord_emulator.records import GatewayCommand, Records
 from devtools.discord_emulator.waiting import Notifier
-from devtools.discord_emulator.world import World
+from devtools.discord_emulator.world import Guild, World
 
 log = logging.getLogger(__name__)
-
-DISPATCH, HEARTBEAT, IDENTIFY, PRESENCE, VOICE_STATE, RESUME, RECONNECT = 0, 1, 2, 3, 4, 6, 7
-REQUEST_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 8, 9, 10, 11
-REPLAY_BUFFER = 2000
-
-VoiceStateHandler = Callable[["Session", dict[str, Any]], Awaitable[None]]
-
-
-@dataclass(eq=False)
-class Session:
-    """One identified gateway session; survives reconnects until invalidated."""
-
-    id: str
-    intents: int
-    identified_at: float
-    ws: web.WebSocketResponse | None = None
-    seq: int = 0
-    resumable: bool = True
-    resumes: int = 0
-    heartbeats: int = 0
-    sent: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=REPLAY_BUFFER))
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def has(self, intent: int) -> bool:
-        return bool(self.intents & intent)
-
 
 class Gateway:
     def __init__(self, world: World, token: str, clock: Clock, records: Records, notifier: Notifier, *,
@@ -76,6 +65,10 @@ class Gateway:
     @property
     def live_sessions(self) -> list[Session]:
         return [s for s in self.sessions if s.resumable]
+
+    def shard_sessions(self, shard_id: int) -> list[Session]:
+        """Live sessions identified as `shard_id` (of any count)."""
+        return [s for s in self.live_sessions if s.shard_id == shard_id]
 
     @property
     def open_sockets(self) -> int:
@@ -142,16 +135,27 @@ class Gateway:
     # -- dispatch ----------------------------------------------------------------------------------
 
     async def dispatch(self, event: str, data: dict[str, Any], *, guild_id: int | None = None) -> None:
-        """Send an event to every session whose intents ask for it (buffered while disconnected)."""
+        """Send an event to every session whose shard owns the guild (DMs: shard 0) and whose intents ask
+        for it (buffered while disconnected)."""
         needed = gi.required_intent(event, in_guild=guild_id is not None)
         for session in self.live_sessions:
-            if needed and not session.has(needed):
+            if not session.owns(guild_id) or (needed and not session.has(needed)):
                 continue
             payload = data
             if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE") and not session.has(gi.MESSAGE_CONTENT):
                 payload = gi.hide_content(data, self.world.bot_user.id)
             async with session.lock:
                 await self._dispatch_locked(session, event, payload)
+
+    async def guild_available(self, guild: Guild) -> None:
+        """GUILD_CREATE for a guild the bot just joined, to the shard that owns it. Unlike the READY
+        flow's (a guild becoming available), it has no `unavailable` field: clients call it a join."""
+        for session in self.live_sessions:
+            if session.owns(guild.id) and session.has(gi.GUILDS):
+                data = payloads.guild_create(self.world, guild, all_members=session.has(gi.GUILD_MEMBERS))
+                del data["unavailable"]
+                async with session.lock:
+                    await self._dispatch_locked(session, "GUILD_CREATE", data)
 
     async def _dispatch_locked(self, session: Session, event: str, data: Any) -> None:
         session.seq += 1
@@ -223,6 +227,8 @@ class Gateway:
             return None
         if op == PRESENCE:
             return session
+        if op in (VOICE_STATE, REQUEST_MEMBERS) and not self._owned_by(session, op, data):
+            return session  # Discord ignores a guild command sent on another shard
         if op == VOICE_STATE:
             if self.on_voice_state is not None:
                 await self.on_voice_state(session, data)
@@ -247,30 +253,34 @@ class Gateway:
         if any(intents & bit and not ok for bit, ok in allowed.items()):
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return None
-        session = Session(self.world.new_session_id(), intents, self.clock.monotonic(), ws=ws)
+        shard = sharding.parse_shard(data.get("shard"))
+        if shard is None:
+            await ws.close(code=sharding.INVALID_SHARD, message=b"Invalid shard.")
+            return None
+        guilds = self.world.guilds_on_shard(*shard)
+        if len(guilds) > self.world.max_guilds_per_shard:
+            await ws.close(code=sharding.SHARDING_REQUIRED, message=b"Sharding required.")
+            return None
+        session = Session(self.world.new_session_id(), intents, self.clock.monotonic(), ws=ws, shard=shard)
         async with session.lock:
             self.sessions.append(session)
-            await self._dispatch_locked(session, "READY", self._ready(session, data))
-            for guild in self.world.guilds.values():
+            await self._dispatch_locked(session, "READY", payloads.ready(
+                self.world, session.id, self.url, guilds, session.shard if "shard" in data else None))
+            for guild in guilds:
                 await self._dispatch_locked(session, "GUILD_CREATE", payloads.guild_create(
                     self.world, guild, all_members=session.has(gi.GUILD_MEMBERS)))
         self.identifies += 1
         self.notifier.notify()
         return session
 
-    def _ready(self, session: Session, identify: dict[str, Any]) -> dict[str, Any]:
-        bot = self.world.bot_user
-        ready: dict[str, Any] = {
-            "v": 10, "user": {**payloads.user(bot), "verified": True, "mfa_enabled": False, "email": None},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
-            "session_id": session.id, "session_type": "normal", "resume_gateway_url": self.url,
-            "application": {"id": str(self.world.application.id), "flags": self.world.application.flags},
-            "private_channels": [], "relationships": [], "presences": [], "guild_join_requests": [],
-            "geo_ordered_rtc_regions": ["emulator"], "user_settings": {}, "auth": {}, "_trace": ["emu"],
-        }
-        if "shard" in identify:
-            ready["shard"] = identify["shard"]
-        return ready
+    def _owned_by(self, session: Session, op: int, data: Any) -> bool:
+        guild_id = int(data.get("guild_id") or 0) if isinstance(data, dict) else 0
+        if not guild_id or session.owns(guild_id):
+            return True
+        self.records.problems.append(
+            f"gateway op {op} for guild {guild_id} sent on shard {list(session.shard)}, which does not own it "
+            f"(shard {sharding.shard_of(guild_id, session.shard[1])} does): Discord ignores it")
+        return False
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> Session | None:
         if data.get("token") != self.token:

@@ -76,6 +76,23 @@ def voice_state(guild_id: int, m: Member, state: VoiceState | None) -> dict[str,
     }
 
 
+def ready(world: World, session_id: str, resume_url: str, guilds: list[Guild],
+          shard: tuple[int, int] | None) -> dict[str, Any]:
+    """READY: the bot user, the shard's guilds (unavailable until their GUILD_CREATE), the session."""
+    bot = world.bot_user
+    data: dict[str, Any] = {
+        "v": 10, "user": {**user(bot), "verified": True, "mfa_enabled": False, "email": None},
+        "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+        "session_id": session_id, "session_type": "normal", "resume_gateway_url": resume_url,
+        "application": {"id": str(world.application.id), "flags": world.application.flags},
+        "private_channels": [], "relationships": [], "presences": [], "guild_join_requests": [],
+        "geo_ordered_rtc_regions": ["emulator"], "user_settings": {}, "auth": {}, "_trace": ["emu"],
+    }
+    if shard is not None:
+        data["shard"] = list(shard)
+    return data
+
+
 def guild_create(world: World, g: Guild, *, all_members: bool) -> dict[str, Any]:
     """GUILD_CREATE: everything about the guild. Without the members intent Discord sends only the
     bot and the members in voice channels, so other members are unknown until an event names them."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devtools.discord_emulator.emulator import DiscordEmulator
-from devtools.discord_emulator.gateway import Session
+from devtools.discord_emulator.gateway_session import Session
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,18 @@ class Snowflakes:
         self._increment = 0
 
     def next(self) -> int:
+        return self._make(max(int(self._clock.time() * 1000), self._last_ms))
+
+    def next_on_shard(self, shard_id: int, shard_count: int) -> int:
+        """A new id that Discord routes to `shard_id` of `shard_count` (`(id >> 22) % shard_count`): the
+        millisecond part moves on by at most shard_count - 1, so ids stay strictly increasing."""
         ms = max(int(self._clock.time() * 1000), self._last_ms)
+        if ms == self._last_ms and self._increment >= 0xFFF:
+            ms += 1
+        ms += (shard_id - (ms - DISCORD_EPOCH_MS)) % shard_count
+        return self._make(ms)
+
+    def _make(self, ms: int) -> int:
         if ms == self._last_ms:
             self._increment += 1
             if self._increment > 0xFFF:

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from devtools.discord_emulator import permissions as perms
+from devtools.discord_emulator import shards as sharding
 from devtools.discord_emulator.clock import Clock
 from devtools.discord_emulator.errors import EmulatorError
 from devtools.discord_emulator.snowflake import Snowflakes
@@ -195,6 +196,10 @@ class World:
         self.application = Application(id=bot.id, name=bot_name, bot=bot, owner=owner)
         self.guilds: dict[int, Guild] = {}
         self.dm_channels: dict[int, Channel] = {}
+        # Sharding: a session whose shard would hold more guilds closes with 4011; GET /gateway/bot
+        # reports recommended_shards (None: one per 1,000 guilds, as Discord suggests).
+        self.max_guilds_per_shard = sharding.MAX_GUILDS_PER_SHARD
+        self.recommended_shards: int | None = None
 
     # -- users and guilds ------------------------------------------------------------------------
 
@@ -207,8 +212,10 @@ class World:
     def bot_user(self) -> User:
         return self.application.bot
 
-    def add_guild(self, name: str, owner: User) -> Guild:
-        guild_id = self.snowflakes.next()
+    def add_guild(self, name: str, owner: User, *, shard: sharding.Shard | None = None) -> Guild:
+        """A guild with @everyone, its owner and the bot (with its managed role); `shard=(1, 2)` picks an
+        id that Discord routes to shard 1 of 2."""
+        guild_id = self.snowflakes.next() if shard is None else self.snowflakes.next_on_shard(*shard)
         guild = Guild(guild_id, name, owner.id, joined_at=iso(self.clock.time()))
         guild.roles[guild_id] = Role(guild_id, guild_id, "@everyone", perms.EVERYONE_DEFAULT)
         self.guilds[guild_id] = guild
@@ -278,25 +285,36 @@ class World:
             return 0
         return perms.channel_permissions(guild, member, channel)
 
+    def guilds_on_shard(self, shard_id: int, shard_count: int) -> list[Guild]:
+        return [g for g in self.guilds.values() if sharding.shard_of(g.id, shard_count) == shard_id]
+
+    def recommended_shard_count(self) -> int:
+        return self.recommended_shards or sharding.recommended_shards(len(self.guilds))
+
     def new_session_id(self) -> str:
         return secrets.token_hex(16)
 
 
-def default_world(clock: Clock, snowflakes: Snowflakes) -> World:
-    """One guild with the usual cast: an admin owner, a moderator, regular users, another bot.
+def add_standard_guild(world: World, name: str, *, shard: sharding.Shard | None = None) -> Guild:
+    """A guild with the usual cast: an admin owner, a moderator, regular users, another bot.
 
     Channels: #general, #random, #nsfw (NSFW), a thread in #general, a voice channel, in categories.
+    People are users of the whole world: alice in two guilds is one user with two memberships.
     """
-    world = World(clock, snowflakes)
-    alice = world.add_user("alice")  # guild owner and administrator
-    guild = world.add_guild("Emulator Guild", alice)
+    existing = {u.username: u for u in world.users.values()}
+
+    def user(username: str, *, bot: bool = False) -> User:
+        return existing.get(username) or world.add_user(username, bot=bot)
+
+    alice = user("alice")  # guild owner and administrator
+    guild = world.add_guild(name, alice, shard=shard)
     admin = world.add_role(guild, "Admin", perms.ADMINISTRATOR)
     moderator = world.add_role(guild, "Moderator", perms.MODERATOR, mentionable=True)
     guild.members[alice.id].role_ids.append(admin.id)
-    world.add_member(guild, world.add_user("bob"), roles=[moderator])
-    world.add_member(guild, world.add_user("carol"))
-    world.add_member(guild, world.add_user("dave"))
-    world.add_member(guild, world.add_user("otherbot", bot=True))
+    world.add_member(guild, user("bob"), roles=[moderator])
+    world.add_member(guild, user("carol"))
+    world.add_member(guild, user("dave"))
+    world.add_member(guild, user("otherbot", bot=True))
     text = world.add_channel(guild, "Text Channels", ChannelType.CATEGORY)
     voice = world.add_channel(guild, "Voice Channels", ChannelType.CATEGORY)
     general = world.add_channel(guild, "general", parent=text, topic="General chat")
@@ -304,4 +322,19 @@ def default_world(clock: Clock, snowflakes: Snowflakes) -> World:
     world.add_channel(guild, "nsfw", parent=text, nsfw=True)
     world.add_channel(guild, "general-thread", ChannelType.PUBLIC_THREAD, parent=general, owner=alice)
     world.add_channel(guild, "Voice", ChannelType.VOICE, parent=voice)
+    return guild
+
+
+def default_world(clock: Clock, snowflakes: Snowflakes, *, shards: int = 1) -> World:
+    """"Emulator Guild" with the usual cast (see add_standard_guild).
+
+    shards=N: one such guild per shard ("Emulator Guild" on shard 0, "Emulator Guild 2" on shard 1...),
+    and GET /gateway/bot recommends N shards: `DiscordEmulator(world=partial(default_world, shards=2))`.
+    """
+    world = World(clock, snowflakes)
+    for shard_id in range(shards):
+        name = "Emulator Guild" if shard_id == 0 else f"Emulator Guild {shard_id + 1}"
+        add_standard_guild(world, name, shard=(shard_id, shards) if shards > 1 else None)
+    if shards > 1:
+        world.recommended_shards = shards
     return world

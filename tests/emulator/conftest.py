@@ -14,8 +14,8 @@ from devtools.discord_emulator import DiscordEmulator
 from discord_ui.routing import route_discord_to
 
 
-class EmuClient(discord.Client):
-    """A plain discord.Client that counts its on_ready, so tests can wait for (re-)readiness."""
+class ReadyCounting:
+    """Counts on_ready, so tests can wait for (re-)readiness; skips discord.py's identify pacing."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -29,7 +29,15 @@ class EmuClient(discord.Client):
         if event == "ready":
             self.ready_count += 1
             self.ready.set()
-        super().dispatch(event, *args, **kwargs)
+        super().dispatch(event, *args, **kwargs)  # type: ignore[misc]
+
+
+class EmuClient(ReadyCounting, discord.Client):
+    """A plain discord.Client (one shard; `shard_id=`/`shard_count=` make it one shard of several)."""
+
+
+class EmuShardedClient(ReadyCounting, discord.AutoShardedClient):
+    """discord.py's AutoShardedClient: one gateway connection per shard, on_ready once all are ready."""
 
 
 ClientFactory = Callable[..., Awaitable[EmuClient]]
@@ -40,19 +48,21 @@ async def client_factory(emulator: DiscordEmulator) -> AsyncIterator[ClientFacto
     """`client = await client_factory(intents=..., setup=fn)`: a started, ready discord.Client.
 
     `setup(client)` runs before login (register events, build a CommandTree). `emu` picks another
-    emulator than the fixture's. Clients are closed after the test and their tasks awaited.
+    emulator than the fixture's. `sharded=True` makes an AutoShardedClient (`shard_ids=`, `shard_count=`
+    go to it); `shard_id=0, shard_count=2` make a plain Client one shard of two. Clients are closed
+    after the test and their tasks awaited.
     """
     running: list[tuple[EmuClient, asyncio.Task[None]]] = []
 
     async def start(*, intents: discord.Intents | None = None, setup: Callable[[discord.Client], Any] | None = None,
                     emu: DiscordEmulator | None = None, wait_ready: bool = True, token: str | None = None,
-                    **options: Any) -> EmuClient:
+                    sharded: bool = False, **options: Any) -> EmuClient:
         emu = emu or emulator
         route_discord_to(emu.api_url, emu.gateway_url)
         if intents is None:
             intents = discord.Intents.default()
             intents.message_content = True
-        client = EmuClient(intents=intents, **options)
+        client = (EmuShardedClient if sharded else EmuClient)(intents=intents, **options)
         client._connection.guild_ready_timeout = 0.1
         if setup is not None:
             result = setup(client)

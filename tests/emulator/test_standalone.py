@@ -19,21 +19,27 @@ from devtools.discord_emulator.process import REPO
 
 async def test_standalone_emulator_prints_its_settings_and_serves() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "devtools.discord_emulator", "--port", "0", cwd=REPO,
+        sys.executable, "-m", "devtools.discord_emulator", "--port", "0", "--shards", "2", cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         assert process.stdout is not None
         lines: dict[str, str] = {}
-        while "DISCORD_CA_FILE" not in lines:
+        guilds: list[str] = []
+        while len(guilds) < 2:
             line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
-            assert line, "the emulator exited before printing its settings"
+            assert line, "the emulator exited before printing its settings and guilds"
             if match := re.match(r"^(DISCORD_[A-Z_]+)=(.*)$", line.strip()):
                 lines[match.group(1)] = match.group(2)
+            if line.startswith("Guild "):
+                guilds.append(line)
+        assert "on shard 0 of 2" in guilds[0] and "on shard 1 of 2" in guilds[1]
         assert lines["DISCORD_GATEWAY_URL"].startswith("ws://127.0.0.1:")
         async with aiohttp.ClientSession() as session:
             headers = {"Authorization": f"Bot {lines['DISCORD_TOKEN']}"}
             async with session.get(lines["DISCORD_API_BASE_URL"] + "/users/@me", headers=headers) as response:
                 assert response.status == 200 and (await response.json())["bot"] is True
+            async with session.get(lines["DISCORD_API_BASE_URL"] + "/gateway/bot", headers=headers) as response:
+                assert (await response.json())["shards"] == 2
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 10) == 0
     finally:

@@ -55,5 +55,7 @@ async def gateway(request: web.Request) -> web.Response:
 
 @routes.get("/gateway/bot")
 async def gateway_bot(request: web.Request) -> web.Response:
-    return json_response({"url": core(request).gateway.url, "shards": 1, "session_start_limit": {
-        "total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}})
+    state = core(request)
+    limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
+    return json_response({"url": state.gateway.url, "shards": state.world.recommended_shard_count(),
+                          "session_start_limit": limit})
