@@ -23,6 +23,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY main.py bot.py ./
 COPY config/ config/
 COPY cogs/ cogs/
+COPY discord_ui/ discord_ui/
 COPY services/ services/
 
 # Never root: the bot needs no privilege, and data/ (database, logs) is the only place it writes.

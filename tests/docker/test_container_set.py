@@ -59,7 +59,7 @@ def test_dockerfile_copies_everything_the_bot_imports():
     local = {p.stem if p.is_file() else p.name for p in ROOT.iterdir() if (p.suffix == ".py" or
              (p.is_dir() and (p / "__init__.py").exists()))}
     imported = set()
-    for path in [ROOT / "main.py", ROOT / "bot.py", *ROOT.glob("config/*.py"), *ROOT.glob("cogs/*.py"),
+    for path in [ROOT / "main.py", ROOT / "bot.py", *ROOT.glob("config/*.py"), *ROOT.glob("cogs/**/*.py"), *ROOT.glob("discord_ui/*.py"),
                  *ROOT.glob("services/**/*.py")]:
         imported |= set(re.findall(r"^\s*(?:from|import) (\w+)", path.read_text(), re.M)) & local
     assert "devtools" not in imported and "tests" not in imported
