@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from config.settings import Settings
+from discord_ui.metrics import AckTracker
 from discord_ui.routing import connector
 from discord_ui.ui import reply
 from services.container import Services
@@ -20,7 +21,7 @@ from services.storage import Database
 log = logging.getLogger(__name__)
 
 # Every extension the bot loads, in order. A new cog is added here, not discovered by file name.
-EXTENSIONS = ("cogs.admin", "cogs.chat", "cogs.search", "cogs.reminders", "cogs.voice")
+EXTENSIONS = ("cogs.admin", "cogs.chat", "cogs.search", "cogs.reminders", "cogs.voice", "cogs.metrics")
 
 
 def build_intents() -> discord.Intents:
@@ -33,15 +34,18 @@ class BotTree(app_commands.CommandTree):
     """Every slash command error ends in a short answer to the user and a log line with the cause."""
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        command = interaction.command.qualified_name if interaction.command else "?"
         if isinstance(error, app_commands.CommandOnCooldown):
-            message = f"Slow down: try again in {error.retry_after:.0f} s."
+            outcome, message = "cooldown", f"Slow down: try again in {error.retry_after:.0f} s."
         elif isinstance(error, app_commands.CheckFailure):
-            message = str(error) or "You can't use this command here."
+            outcome, message = "refused", str(error) or "You can't use this command here."
         else:
             cause = error.__cause__ or error
-            command = interaction.command.qualified_name if interaction.command else "?"
+            outcome = "error"
             log.error("Command /%s failed: %s", command, cause, exc_info=cause)
             message = "Something went wrong on my side; the error was logged for the bot's admins."
+        if isinstance(self.client, Bot):
+            self.client.services.metrics.interaction(command, outcome)
         try:
             await reply(interaction, message, ephemeral=True)
         except discord.HTTPException as exc:
@@ -54,6 +58,8 @@ class Bot(commands.Bot):
 
     def __init__(self, settings: Settings, session: aiohttp.ClientSession, db: Database, *,
                  extensions: Sequence[str] = EXTENSIONS, sync_commands: bool = True) -> None:
+        services = Services(settings, session, db)
+        acks = AckTracker(services.metrics)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=build_intents(),
@@ -62,9 +68,11 @@ class Bot(commands.Bot):
             help_command=None,
             owner_ids=set(settings.bot_owner_ids) or None,
             tree_cls=BotTree,
+            http_trace=acks.trace_config(),
         )
         self.settings = settings
-        self.services = Services(settings, session, db)
+        self.services = services
+        self.acks = acks
         self.extensions_to_load = list(extensions)
         self.failed_extensions: dict[str, str] = {}
         self.sync_commands = sync_commands

@@ -306,6 +306,8 @@ class Settings:
     health_probe_timeout: float = _field(10.0, "Health", "Seconds allowed for one probe", _POSITIVE_SECONDS)
     health_history_days: float = _field(7, "Health", "Days of health history kept (fractions allowed)", _parse_float(minimum=0.001))
     health_alert_channel_id: int | None = _field(None, "Health", "Channel that receives service state changes (optional)", _parse_optional_id)
+    metrics_port: int = _field(0, "Health", "Port of the Prometheus /metrics endpoint; 0 = off", _parse_int(0, 65535))
+    metrics_host: str = _field("127.0.0.1", "Health", "Address the /metrics endpoint listens on (0.0.0.0 to expose it)", _parse_str)
 
     # --- Voice ---------------------------------------------------------------------------------
     tts_engine: str = _field("kokoro_api", "Voice", "Text-to-speech engine: kokoro_api", _parse_choice(TTS_ENGINES))

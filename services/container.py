@@ -16,11 +16,12 @@ from services.chat.memory import ConversationStore
 from services.health.history import HealthHistory
 from services.health.monitor import HealthMonitor, log_state_changes
 from services.llm import LLMRouter, UsageStore, build_router
+from services.metrics import Metrics
 from services.probes import build_probes
 from services.reminders import ReminderService
 from services.search import SearchServices, build_search
 from services.speech import STT, TTS, SpeechServices, VoiceConverter, build_speech
-from services.storage import Cache, Database, HealthStore
+from services.storage import Cache, Database, HealthStore, ServiceHealth
 from services.voice import GuildVoiceSettings, VoiceSettingsStore
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Services:
     voice_context: ContextBuilder = field(init=False)  # the same, with the spoken-answer suffix
     voice_settings: VoiceSettingsStore = field(init=False)
     monitor: HealthMonitor = field(init=False)  # run by the admin cog
+    metrics: Metrics = field(init=False)  # served by the metrics cog when METRICS_PORT is set
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -70,11 +72,29 @@ class Services:
         self.voice_settings = VoiceSettingsStore(self.db, GuildVoiceSettings(
             voice=s.kokoro_voice, speed=s.kokoro_speed, rvc=bool(s.rvc_model), listen=True))
         self.health.add_listener(log_state_changes())
+        self.metrics = self._watched(Metrics())
         self.monitor = HealthMonitor(
             self.health, HealthHistory(self.db),
             build_probes(llm=self.llm, search=self.search, speech=self.speech, db=self.db,
                          timeout=s.health_probe_timeout),
             interval=s.health_check_interval, timeout=s.health_probe_timeout, history_days=s.health_history_days)
+
+    def _watched(self, metrics: Metrics) -> Metrics:
+        """Point the metrics at the counters and states the services already keep."""
+        breakers = [*self.llm.breakers.values(), *(c.guard.breaker for c in (self.tts, self.stt, self.rvc)
+                                                     if c is not None and c.guard.breaker is not None)]
+        metrics.watch_cache(lambda: (self.cache.hits, self.cache.misses))
+        metrics.watch_circuits(lambda: {b.service: b.state for b in breakers})
+
+        async def status(old: object, new: ServiceHealth) -> None:
+            metrics.service(new.service, new.status)
+
+        self.health.add_listener(status)
+        self.reminders.on_delivered(metrics.reminder_delivered)
+        self.llm.add_observer(lambda r: metrics.llm_result(
+            r.provider, ttft_s=r.ttft_ms / 1000 if r.ttft_ms is not None else None,
+            prompt_tokens=r.usage.prompt_tokens, completion_tokens=r.usage.completion_tokens, cached=r.cached))
+        return metrics
 
     async def start(self) -> None:
         """Restore saved state (setup_hook, before the cogs load)."""

@@ -135,6 +135,16 @@ class LLMRouter:
                          for name, p in self.providers.items()}
         self._slots = {name: asyncio.Semaphore(config.max_concurrency) for name in self.providers}
         self._started = False
+        self._observers: list[Callable[[ChatResult], object]] = []
+
+    def add_observer(self, observer: Callable[[ChatResult], object]) -> None:
+        """Called with every finished answer (metrics); must not block or raise."""
+        self._observers.append(observer)
+
+    def _finished(self, result: ChatResult) -> ChatResult:
+        for observer in self._observers:
+            observer(result)
+        return result
 
     async def start(self) -> None:
         """Take over circuit states and today's usage from the database (once)."""
@@ -168,9 +178,10 @@ class LLMRouter:
                 try:
                     async with aclosing(self._attempt(target, messages, options, run, remaining)) as events:
                         async for event in events:
-                            yield event
                             if isinstance(event, ChatResult):
+                                yield self._finished(event)
                                 return
+                            yield event
                 except ServiceError as exc:
                     delay = self.config.retry.delay_for(round_no, exc, self._rng)
                     if isinstance(exc, (AuthFailed, OutOfCredit)):
@@ -193,8 +204,8 @@ class LLMRouter:
             key = self._cache_key(messages, temperature, max_tokens)
             hit = await self._cache.get(CACHE_NAMESPACE, key)
             if isinstance(hit, dict):
-                return ChatResult(hit["text"], hit["finish_reason"], Usage(*hit["usage"]), hit["provider"],
-                                  hit["model"], cached=True)
+                return self._finished(ChatResult(hit["text"], hit["finish_reason"], Usage(*hit["usage"]),
+                                                 hit["provider"], hit["model"], cached=True))
         result: ChatResult | None = None
         async with aclosing(self.stream(messages, temperature=temperature, max_tokens=max_tokens)) as events:
             async for event in events:

@@ -24,7 +24,7 @@ from services.reminders.errors import (
     TimeInPast,
 )
 from services.reminders.humanize import format_duration
-from services.reminders.models import NewReminder, Reminder
+from services.reminders.models import DeliveryResult, DueReminder, NewReminder, Reminder
 from services.reminders.scheduler import Deliver, ReminderScheduler, SchedulerStats
 from services.reminders.store import ReminderStore
 from services.reminders.timeparse import ParsedTime, examples, parse_time
@@ -62,6 +62,11 @@ class ReminderService:
         self._clock = clock
         self._scheduler_options = scheduler_options  # clock/sleep fakes and tuning, for tests and benchmarks
         self.scheduler: ReminderScheduler | None = None
+        self._delivered: list[Callable[[float], object]] = []
+
+    def on_delivered(self, observer: Callable[[float], object]) -> None:
+        """Called with how late (seconds) each delivered reminder was (metrics); must not block or raise."""
+        self._delivered.append(observer)
 
     @classmethod
     def from_settings(cls, db: Database, settings: Settings) -> ReminderService:
@@ -75,7 +80,15 @@ class ReminderService:
         """Start delivering through `deliver`; overdue reminders from before a restart go out at once."""
         if self.scheduler is not None and self.scheduler.running:
             raise RuntimeError("the reminder scheduler is already running")
-        self.scheduler = ReminderScheduler(self.store, deliver, max_attempts=self.max_attempts,
+
+        async def observed(due: DueReminder) -> DeliveryResult:
+            result = await deliver(due)
+            if result.delivered:
+                for observer in self._delivered:
+                    observer(due.late_by)
+            return result
+
+        self.scheduler = ReminderScheduler(self.store, observed, max_attempts=self.max_attempts,
                                            clock=self._clock, **self._scheduler_options)
         self.scheduler.start()
         return self.scheduler
