@@ -24,6 +24,7 @@ class ThinkSplitter:
         self._pending = ""  # held back: a possible tag prefix, or leading whitespace
         self._inside = False
         self._answer_started = False
+        self._after_think = False  # the block closed: whitespace before the answer is dropped
 
     def feed(self, text: str) -> list[TextDelta | ReasoningDelta]:
         out: list[TextDelta | ReasoningDelta] = []
@@ -37,14 +38,16 @@ class ThinkSplitter:
                     self._pending = buffer[len(buffer) - keep:]
                     return out
                 _add(out, ReasoningDelta, buffer[:end])
-                self._inside = False
-                buffer = buffer[end + len(CLOSE):].lstrip()  # the answer starts after "</think>\n\n"
-                if not buffer:
-                    return out
+                self._inside, self._after_think = False, True
+                buffer = buffer[end + len(CLOSE):]
                 continue
             if self._answer_started:
                 out.append(TextDelta(buffer))
                 return out
+            if self._after_think:  # the answer starts after "</think>\n\n", maybe in a later chunk
+                buffer = buffer.lstrip()
+                self._answer_started = bool(buffer)
+                continue
             head = buffer.lstrip()
             if head.startswith(OPEN):
                 self._inside = True
