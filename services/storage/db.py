@@ -9,9 +9,11 @@ without "database is locked".
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,15 +40,17 @@ class Migration:
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Migrations from NNNN_name.sql files; numbers must run 1, 2, 3... without gaps."""
+    """Migrations from NNNN_name.sql files, in number order. Numbers are handed out per piece of work
+    in parallel, so they may have gaps (and a lower one may arrive after a higher one was applied:
+    `Database` records each version it applied, not just the highest); each number is used once."""
     migrations = []
     for path in sorted(directory.iterdir()):
         match = _MIGRATION_NAME.match(path.name)
         if match:
             migrations.append(Migration(int(match.group(1)), path.stem, path.read_text("utf-8")))
-    for expected, migration in enumerate(migrations, start=1):
-        if migration.version != expected:
-            raise StorageError(f"migration {migration.name} is out of sequence (expected number {expected})")
+    for before, migration in itertools.pairwise(migrations):
+        if migration.version == before.version:
+            raise StorageError(f"migrations {before.name} and {migration.name} share the number {migration.version}")
     return migrations
 
 
@@ -120,27 +124,45 @@ class Database:
                 f"({latest}). It was written by a newer version: upgrade the bot, or point "
                 "DATABASE_PATH at another file. Nothing was changed."
             )
+        applied = await self._applied_versions(current, migrations)
         for migration in migrations:
-            if migration.version <= current or migration.version > target:
+            if migration.version in applied or migration.version > target:
                 continue
             await self._apply(migration)
+
+    async def _applied_versions(self, current: int, migrations: list[Migration]) -> set[int]:
+        """Versions already in this file. A file from before the `schema_migrations` table has every
+        known migration up to its `user_version` (numbers had no gaps then)."""
+        await self._conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                                 "name TEXT NOT NULL, applied_at REAL NOT NULL)")
+        rows = await (await self._conn.execute("SELECT version FROM schema_migrations")).fetchall()
+        if not rows and current:
+            await self._conn.executemany(
+                "INSERT OR IGNORE INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                [(m.version, m.name, time.time()) for m in migrations if m.version <= current])
+            return {m.version for m in migrations if m.version <= current}
+        return {int(r[0]) for r in rows}
 
     async def _apply(self, migration: Migration) -> None:
         await self._conn.execute("BEGIN IMMEDIATE")
         try:
             # Another process may have migrated while we waited for the write lock.
-            if await self.schema_version() >= migration.version:
+            done = await (await self._conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
+                                                   (migration.version,))).fetchone()
+            if done:
                 await self._conn.execute("ROLLBACK")
                 return
             for statement in split_statements(migration.sql):
                 await self._conn.execute(statement)
-            await self._conn.execute(f"PRAGMA user_version = {migration.version}")
+            await self._conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                                     (migration.version, migration.name, time.time()))
+            await self._conn.execute(f"PRAGMA user_version = {max(migration.version, await self.schema_version())}")
             await self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             await self._conn.execute("ROLLBACK")
             raise StorageError(
-                f"database migration {migration.name} failed ({exc}); {self.path} was left at schema "
-                "version " + str(migration.version - 1) + " with its data intact"
+                f"database migration {migration.name} failed ({exc}); {self.path} was left without it, "
+                "with its data intact"
             ) from exc
         except BaseException:
             await self._conn.execute("ROLLBACK")

@@ -15,7 +15,7 @@ from services.storage.db import Database, Migration, StorageError, load_migratio
 async def test_fresh_database_gets_every_migration(tmp_path):
     db = await Database.open(tmp_path / "sub" / "bot.db")
     try:
-        assert await db.schema_version() == len(load_migrations())
+        assert await db.schema_version() == load_migrations()[-1].version
         mode = await db.fetchone("PRAGMA journal_mode")
         assert mode[0] == "wal"
         assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
@@ -33,7 +33,7 @@ async def test_reopening_is_idempotent(tmp_path):
     await db.close()
     db = await Database.open(path)
     try:
-        assert await db.schema_version() == len(load_migrations())
+        assert await db.schema_version() == load_migrations()[-1].version
         assert (await db.fetchone("SELECT COUNT(*) FROM cache"))[0] == 1
     finally:
         await db.close()
@@ -48,7 +48,7 @@ async def test_upgrade_from_older_version_keeps_data(tmp_path):
     await db.close()
     db = await Database.open(path)
     try:
-        assert await db.schema_version() == len(load_migrations())
+        assert await db.schema_version() == load_migrations()[-1].version
         assert (await db.fetchone("SELECT value FROM cache WHERE namespace='old'"))[0] == '"kept"'
         assert await db.fetchone("SELECT name FROM sqlite_master WHERE name='service_health'") is not None
     finally:
@@ -150,6 +150,47 @@ def test_split_statements_handles_semicolons_in_strings_and_comments():
         "-- a comment; with a semicolon\nCREATE TABLE t (x TEXT DEFAULT 'a;b');", "INSERT INTO t VALUES ('c;d');"]
 
 
-def test_migration_files_are_numbered_without_gaps():
+def test_migration_files_have_unique_increasing_numbers():
     versions = [m.version for m in load_migrations()]
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions == sorted(set(versions)) and versions[0] == 1
+
+
+async def test_a_lower_number_merged_later_is_still_applied(tmp_path):
+    """Numbers are handed out per piece of work: 0017 may ship (and run) before 0009 exists."""
+    first = Migration(1, "0001_a", "CREATE TABLE a (x INTEGER);")
+    late = Migration(9, "0009_late", "CREATE TABLE late (x INTEGER);")
+    high = Migration(17, "0017_high", "CREATE TABLE high (x INTEGER);")
+    db = await Database.open(tmp_path / "bot.db", migrations=[first, high])
+    await db.close()
+    db = await Database.open(tmp_path / "bot.db", migrations=[first, late, high])
+    try:
+        assert await db.schema_version() == 17
+        assert await db.fetchone("SELECT name FROM sqlite_master WHERE name='late'") is not None
+        assert [r[0] for r in await db.fetchall("SELECT version FROM schema_migrations ORDER BY version")] == [1, 9, 17]
+    finally:
+        await db.close()
+    db = await Database.open(tmp_path / "bot.db", migrations=[first, late, high])  # nothing runs twice
+    await db.close()
+
+
+async def test_a_database_from_before_the_migrations_table_is_taken_as_it_is(tmp_path):
+    path = tmp_path / "bot.db"
+    with sqlite3.connect(path) as conn:  # as an older bot left it: tables of 1 and 2, user_version 2
+        conn.execute("CREATE TABLE a (x INTEGER)")
+        conn.execute("CREATE TABLE b (x INTEGER)")
+        conn.execute("PRAGMA user_version = 2")
+    migrations = [Migration(1, "0001_a", "CREATE TABLE a (x INTEGER);"), Migration(2, "0002_b", "CREATE TABLE b (x INTEGER);"),
+                  Migration(17, "0017_c", "CREATE TABLE c (x INTEGER);")]
+    db = await Database.open(path, migrations=migrations)
+    try:
+        assert await db.schema_version() == 17
+        assert [r[0] for r in await db.fetchall("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 17]
+    finally:
+        await db.close()
+
+
+def test_two_migrations_with_one_number_are_refused(tmp_path):
+    (tmp_path / "0001_a.sql").write_text("SELECT 1;")
+    (tmp_path / "0001_b.sql").write_text("SELECT 1;")
+    with pytest.raises(StorageError, match="share the number 1"):
+        load_migrations(tmp_path)
