@@ -31,6 +31,8 @@ WEB_SEARCH_ENGINES = (
 STT_ENGINES = ("whisper", "whisper_cpp")
 TTS_ENGINES = ("kokoro_api",)
 SAFESEARCH = ("on", "moderate", "off")
+TOOL_MODES = ("auto", "off")
+REASONING_MODES = ("drop", "collapsed")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -291,6 +293,22 @@ class Settings:
     urban_cache_ttl: float = _field(3600.0, "Search", "Cache lifetime of Urban Dictionary answers (seconds; 0 = API_CACHE_TTL)", _SECONDS)
     search_max_query_chars: int = _field(300, "Search", "Longest search query accepted (characters)", _parse_int(minimum=1))
     search_user_agent: str = _field("discord-llm-bot/0.1 (self-hosted Discord bot)", "Search", "User-Agent sent to Wikipedia and other APIs; add a contact", _parse_str)
+
+    # --- Chat inputs (images, files, voice notes) and tools ---------------------------------------
+    llm_tools: str = _field("auto", "Tools", "Let models call tools (web_search, wikipedia, read_url, set_reminder, list_reminders, current_time): auto or off", _parse_choice(TOOL_MODES))
+    llm_tool_models: tuple[ModelRef, ...] = _field((), "Tools", "provider:model entries allowed to call tools; empty = every model whose server reports tool support (Ollama, OpenRouter)", _parse_model_refs)
+    llm_tool_max_rounds: int = _field(3, "Tools", "Tool rounds at most per answer; then the model must answer", _parse_int(minimum=1, maximum=10))
+    llm_vision_models: tuple[ModelRef, ...] = _field((), "Tools", "provider:model entries that can see images, besides those their server reports (Ollama, OpenRouter)", _parse_model_refs)
+    llm_image_max_side: int = _field(1568, "Tools", "Images are scaled down to at most this many pixels on their longer side", _parse_int(minimum=64, maximum=8192))
+    llm_image_max_bytes: int = _field(3_500_000, "Tools", "Images are re-encoded smaller until at most this many bytes each", _parse_int(minimum=10_000))
+    chat_reasoning: str = _field("drop", "Tools", "Reasoning models' thinking: drop, or collapsed (shown folded under the answer)", _parse_choice(REASONING_MODES))
+    attachment_max_bytes: int = _field(8_000_000, "Tools", "Largest attachment downloaded (bytes); larger ones are named and skipped", _parse_int(minimum=1000))
+    attachment_max_files: int = _field(5, "Tools", "Attachments read per message", _parse_int(minimum=1, maximum=10))
+    attachment_text_chars: int = _field(8000, "Tools", "Characters of a text file added to the prompt (the rest is cut, and the member told)", _parse_int(minimum=100))
+    voice_message_max_seconds: float = _field(300.0, "Tools", "Longest voice message transcribed (seconds)", _parse_float(minimum=1))
+    read_url_timeout: float = _field(10.0, "Tools", "Seconds allowed to fetch one page for read_url, redirects included", _POSITIVE_SECONDS)
+    read_url_max_bytes: int = _field(2_000_000, "Tools", "Largest page read_url downloads (bytes)", _parse_int(minimum=10_000))
+    read_url_max_chars: int = _field(6000, "Tools", "Characters of a page's text given to the model", _parse_int(minimum=200))
 
     # --- Reminders -----------------------------------------------------------------------------
     reminder_default_tz: str = _field("UTC", "Reminders", "Time zone for users who have not run /timezone", _parse_tz)

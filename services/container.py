@@ -11,18 +11,25 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from config.settings import Settings
+from services.chat.attachments import AttachmentReader
 from services.chat.context import ContextBuilder, load_system_prompt
 from services.chat.memory import ConversationStore
+from services.chat.profiles import ChatProfileStore
+from services.chat.turn import ChatTurns
 from services.health.history import HealthHistory
 from services.health.monitor import HealthMonitor, log_state_changes
 from services.llm import LLMRouter, UsageStore, build_router
+from services.llm.capabilities import ModelCapabilities
+from services.llm.factory import build_chain
 from services.metrics import Metrics
 from services.probes import build_probes
 from services.reminders import ReminderService
 from services.search import SearchServices, build_search
 from services.speech import STT, TTS, SpeechServices, VoiceConverter, build_speech
 from services.storage import Cache, Database, HealthStore, ServiceHealth
+from services.tools import ToolLoop, ToolRegistry, build_tools
 from services.voice import GuildVoiceSettings, VoiceSettingsStore
+from services.web import PageFetcher
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,12 @@ class Services:
     voice_settings: VoiceSettingsStore = field(init=False)
     monitor: HealthMonitor = field(init=False)  # run by the admin cog
     metrics: Metrics = field(init=False)  # served by the metrics cog when METRICS_PORT is set
+    page_fetcher: PageFetcher = field(init=False)  # read_url's own session (public addresses only)
+    tools: ToolRegistry = field(init=False)
+    capabilities: ModelCapabilities = field(init=False)  # vision and tools per model
+    attachments: AttachmentReader = field(init=False)
+    profiles: ChatProfileStore = field(init=False)  # /persona and /model
+    chat_turns: ChatTurns = field(init=False)  # one chat turn: attachments, persona, tools, memory
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -78,6 +91,24 @@ class Services:
             build_probes(llm=self.llm, search=self.search, speech=self.speech, db=self.db,
                          timeout=s.health_probe_timeout),
             interval=s.health_check_interval, timeout=s.health_probe_timeout, history_days=s.health_history_days)
+        self.page_fetcher = PageFetcher(timeout=s.read_url_timeout, max_bytes=s.read_url_max_bytes,
+                                        max_chars=s.read_url_max_chars, user_agent=s.search_user_agent)
+        self.tools = build_tools(search=self.search, reminders=self.reminders, fetcher=self.page_fetcher,
+                                 timeout=max(s.read_url_timeout, s.web_search_timeout) + 5)
+        self.capabilities = ModelCapabilities(self.llm.providers, tools_enabled=s.llm_tools == "auto",
+                                              tool_models=s.llm_tool_models, vision_models=s.llm_vision_models,
+                                              timeout=s.health_probe_timeout)
+        self.attachments = AttachmentReader(
+            self.session, stt=self.stt, max_bytes=s.attachment_max_bytes, max_files=s.attachment_max_files,
+            text_chars=s.attachment_text_chars, image_max_side=s.llm_image_max_side,
+            image_max_bytes=s.llm_image_max_bytes, voice_max_seconds=s.voice_message_max_seconds,
+            timeout=s.api_request_timeout)
+        self.profiles = ChatProfileStore(self.db, default_persona=self.system_prompt, default_chain=build_chain(s),
+                                         providers=list(self.llm.providers))
+        self.chat_turns = ChatTurns(context=self.chat_context, voice_context=self.voice_context,
+                                    loop=ToolLoop(self.llm, self.tools, max_rounds=s.llm_tool_max_rounds),
+                                    attachments=self.attachments, capabilities=self.capabilities,
+                                    profiles=self.profiles)
 
     def _watched(self, metrics: Metrics) -> Metrics:
         """Point the metrics at the counters and states the services already keep."""
@@ -107,3 +138,4 @@ class Services:
     async def close(self) -> None:
         """Release what the services hold; the session and database are closed by their owner (main)."""
         await self.search.close()
+        await self.page_fetcher.close()

@@ -51,10 +51,7 @@ class AskContext:
 
     def footer(self) -> str:
         """Numbered links (angle brackets: no link previews), and what could not be searched."""
-        lines = []
-        if self.sources:
-            lines.append("**Sources**")
-            lines += [f"{s.number}. [{_link_text(s.title)}](<{s.url}>)" for s in self.sources]
+        lines = source_links(self.sources)
         if self.failures:
             lines.append(f"*{' and '.join(self.failures)} failed, so this answer may lack fresh facts.*")
         elif not self.sources:
@@ -101,6 +98,14 @@ async def _wiki(search: SearchServices, question: str) -> list[tuple[str, str, s
     if summary is None or summary.is_disambiguation or not summary.extract:
         return []
     return [(f"{summary.title} (Wikipedia)", summary.url, _clip(summary.extract, WIKI_CHARS))]
+
+
+def source_links(sources: tuple[Source, ...] | list[Source]) -> list[str]:
+    """"**Sources**" then one numbered link per source (angle brackets: no link previews); chat's tool
+    answers list theirs the same way."""
+    if not sources:
+        return []
+    return ["**Sources**", *(f"{s.number}. [{_link_text(s.title)}](<{s.url}>)" for s in sources)]
 
 
 def _clip(text: str, limit: int) -> str:

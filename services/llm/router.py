@@ -25,9 +25,13 @@ from services.llm.base import (
     GenerationOptions,
     LLMProvider,
     Message,
+    ReasoningDelta,
     StreamEnd,
     TextDelta,
     Timeouts,
+    ToolCall,
+    ToolCalls,
+    ToolSpec,
     Usage,
     estimate_prompt_tokens,
     estimate_tokens,
@@ -81,9 +85,11 @@ class ChatResult:
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     cached: bool = False
+    reasoning: str = ""  # the thinking of the attempt that finished; never part of `text`
+    tool_calls: tuple[ToolCall, ...] = ()  # what the model asked to run instead of (or after) answering
 
 
-RouterEvent = TextDelta | ProviderSwitch | ChatResult
+RouterEvent = TextDelta | ReasoningDelta | ProviderSwitch | ChatResult
 
 
 @dataclass(frozen=True)
@@ -158,8 +164,9 @@ class LLMRouter:
     # --- answering -----------------------------------------------------------------------------
 
     async def stream(self, messages: Sequence[Message], *, temperature: float | None = None,
-                     max_tokens: int | None = None) -> AsyncIterator[RouterEvent]:
-        """TextDelta and ProviderSwitch events, then one ChatResult; or AllProvidersFailed."""
+                     max_tokens: int | None = None, tools: Sequence[ToolSpec] = ()) -> AsyncIterator[RouterEvent]:
+        """TextDelta, ReasoningDelta and ProviderSwitch events, then one ChatResult (with the tool
+        calls the model asked for, when `tools` were offered); or AllProvidersFailed."""
         await self.start()
         options = GenerationOptions(temperature, max_tokens)
         loop = asyncio.get_running_loop()
@@ -176,7 +183,7 @@ class LLMRouter:
                                                       skipped=True))
                     raise AllProvidersFailed(run.failures, partial_text="".join(run.parts))
                 try:
-                    async with aclosing(self._attempt(target, messages, options, run, remaining)) as events:
+                    async with aclosing(self._attempt(target, messages, options, run, remaining, tools)) as events:
                         async for event in events:
                             if isinstance(event, ChatResult):
                                 yield self._finished(event)
@@ -221,12 +228,12 @@ class LLMRouter:
         return result
 
     def _cache_key(self, messages: Sequence[Message], temperature: float | None, max_tokens: int | None) -> str:
-        payload = json.dumps([self.config.chain, [[m.role, m.content, m.name] for m in messages],
+        payload = json.dumps([self.config.chain, [m.identity() for m in messages],
                               temperature, max_tokens], ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
 
     async def _attempt(self, target: Target, messages: Sequence[Message], options: GenerationOptions,
-                       run: _Run, remaining: float) -> AsyncIterator[RouterEvent]:
+                       run: _Run, remaining: float, tools: Sequence[ToolSpec] = ()) -> AsyncIterator[RouterEvent]:
         """One provider:model; bookkeeping (health, circuit, usage) happens before the result is yielded."""
         try:
             provider, breaker, slot = await self._admit(target, remaining)
@@ -241,12 +248,21 @@ class LLMRouter:
         request = [*messages, Message("assistant", prefix)] if prefix else list(messages)
         started, ttft, produced, settled = loop.time(), None, [], False
         end: StreamEnd | None = None
+        thinking: list[str] = []
+        calls: tuple[ToolCall, ...] = ()
         try:
             async with aclosing(provider.stream(request, model=target.model, options=options,
-                                                timeouts=timeouts)) as events:
+                                                timeouts=timeouts, tools=tools)) as events:
                 async for event in events:
                     if isinstance(event, StreamEnd):
                         end = event
+                        continue
+                    if isinstance(event, ToolCalls):
+                        calls = event.calls
+                        continue
+                    if isinstance(event, ReasoningDelta):
+                        thinking.append(event.text)
+                        yield event
                         continue
                     if ttft is None:
                         ttft = (loop.time() - started) * 1000
@@ -264,7 +280,7 @@ class LLMRouter:
                 target.provider, end.usage.prompt_tokens, end.usage.completion_tokens, end.usage.estimated,
                 fallback=bool(run.failures), latency_ms=latency, ttft_ms=ttft))
             yield ChatResult("".join(run.parts), end.finish_reason, end.usage, *target, tuple(run.switches),
-                             tuple(run.failures), latency, ttft)
+                             tuple(run.failures), latency, ttft, reasoning="".join(thinking), tool_calls=calls)
         except ServiceError as exc:
             settled = True
             failure = FailedAttempt(*target, exc, after_first_token=bool(produced))
