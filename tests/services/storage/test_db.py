@@ -15,7 +15,7 @@ from services.storage.db import Database, Migration, StorageError, load_migratio
 async def test_fresh_database_gets_every_migration(tmp_path):
     db = await Database.open(tmp_path / "sub" / "bot.db")
     try:
-        assert await db.schema_version() == len(load_migrations())
+        assert await db.schema_version() == load_migrations()[-1].version
         mode = await db.fetchone("PRAGMA journal_mode")
         assert mode[0] == "wal"
         assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
@@ -33,7 +33,7 @@ async def test_reopening_is_idempotent(tmp_path):
     await db.close()
     db = await Database.open(path)
     try:
-        assert await db.schema_version() == len(load_migrations())
+        assert await db.schema_version() == load_migrations()[-1].version
         assert (await db.fetchone("SELECT COUNT(*) FROM cache"))[0] == 1
     finally:
         await db.close()
@@ -48,7 +48,7 @@ async def test_upgrade_from_older_version_keeps_data(tmp_path):
     await db.close()
     db = await Database.open(path)
     try:
-        assert await db.schema_version() == len(load_migrations())
+        assert await db.schema_version() == load_migrations()[-1].version
         assert (await db.fetchone("SELECT value FROM cache WHERE namespace='old'"))[0] == '"kept"'
         assert await db.fetchone("SELECT name FROM sqlite_master WHERE name='service_health'") is not None
     finally:
@@ -150,6 +150,29 @@ def test_split_statements_handles_semicolons_in_strings_and_comments():
         "-- a comment; with a semicolon\nCREATE TABLE t (x TEXT DEFAULT 'a;b');", "INSERT INTO t VALUES ('c;d');"]
 
 
-def test_migration_files_are_numbered_without_gaps():
+def test_migration_files_are_numbered_once_each_in_order():
     versions = [m.version for m in load_migrations()]
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions == sorted(set(versions)) and versions[0] == 1
+
+
+def test_numbers_may_have_gaps_but_not_repeat(tmp_path):
+    """Parallel branches reserve number ranges (0009-0010, 0011-0013): a gap is applied in order."""
+    (tmp_path / "0001_a.sql").write_text("CREATE TABLE a (x INTEGER);")
+    (tmp_path / "0003_c.sql").write_text("CREATE TABLE c (x INTEGER);")
+    assert [m.version for m in load_migrations(tmp_path)] == [1, 3]
+    (tmp_path / "0003_d.sql").write_text("CREATE TABLE d (x INTEGER);")
+    with pytest.raises(StorageError, match="0003_c and 0003_d have the same number"):
+        load_migrations(tmp_path)
+
+
+async def test_a_gap_in_the_numbers_is_applied_in_order(tmp_path):
+    migrations = [Migration(1, "0001_a", "CREATE TABLE a (x INTEGER);"),
+                  Migration(4, "0004_d", "INSERT INTO a VALUES (4);")]
+    db = await Database.open(tmp_path / "bot.db", migrations=migrations[:1])
+    await db.close()
+    db = await Database.open(tmp_path / "bot.db", migrations=migrations)
+    try:
+        assert await db.schema_version() == 4
+        assert [r[0] for r in await db.fetchall("SELECT x FROM a")] == [4]
+    finally:
+        await db.close()
