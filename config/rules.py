@@ -135,7 +135,8 @@ def create_database_folder(raw: str) -> str | None:
         return None
     folder = Path(raw).parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.exists():
+            folder.mkdir(parents=True, mode=0o700, exist_ok=True)  # owner only: it holds personal data
     except OSError as exc:
         return f"cannot be used: its folder {folder} could not be created ({exc.strerror or exc})"
     return None

@@ -176,3 +176,30 @@ async def test_a_gap_in_the_numbers_is_applied_in_order(tmp_path):
         assert [r[0] for r in await db.fetchall("SELECT x FROM a")] == [4]
     finally:
         await db.close()
+
+
+async def test_database_folder_and_files_are_for_the_owner_only(tmp_path):
+    """Conversations and reminders are personal: data/ 0700, the database and its WAL and SHM 0600."""
+    path = tmp_path / "data" / "bot.db"
+    db = await Database.open(path)
+    try:
+        await db.execute("INSERT INTO cache VALUES ('n', 'k', '1', 0, 9e18)")  # the WAL and SHM files exist now
+        assert path.with_name("bot.db-wal").exists() and path.with_name("bot.db-shm").exists()
+        assert (path.parent.stat().st_mode & 0o777) == 0o700
+        for name in ("bot.db", "bot.db-wal", "bot.db-shm"):
+            assert (path.with_name(name).stat().st_mode & 0o777) == 0o600, name
+    finally:
+        await db.close()
+
+
+async def test_files_left_readable_by_an_older_version_are_tightened(tmp_path):
+    tmp_path.chmod(0o755)
+    path = tmp_path / "bot.db"
+    await (await Database.open(path)).close()
+    path.chmod(0o644)
+    db = await Database.open(path)
+    try:
+        assert (path.stat().st_mode & 0o777) == 0o600
+        assert (tmp_path.stat().st_mode & 0o777) == 0o755, "a folder that existed (maybe the user's own) is left alone"
+    finally:
+        await db.close()
