@@ -21,7 +21,7 @@ from services.reminders import ReminderService
 from services.search import SearchServices, build_search
 from services.speech import STT, TTS, SpeechServices, VoiceConverter, build_speech
 from services.storage import Cache, Database, HealthStore
-from services.voice import GuildVoiceSettings, VoiceSettingsStore
+from services.voice import GuildVoiceSettings, VoiceOptOutStore, VoiceSettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class Services:
     chat_context: ContextBuilder = field(init=False)  # /chat, mentions
     voice_context: ContextBuilder = field(init=False)  # the same, with the spoken-answer suffix
     voice_settings: VoiceSettingsStore = field(init=False)
+    voice_optouts: VoiceOptOutStore = field(init=False)  # members who will not be heard in voice
     monitor: HealthMonitor = field(init=False)  # run by the admin cog
 
     def __post_init__(self) -> None:
@@ -69,6 +70,7 @@ class Services:
         self.voice_context = self.chat_context.for_voice()
         self.voice_settings = VoiceSettingsStore(self.db, GuildVoiceSettings(
             voice=s.kokoro_voice, speed=s.kokoro_speed, rvc=bool(s.rvc_model), listen=True))
+        self.voice_optouts = VoiceOptOutStore(self.db)
         self.health.add_listener(log_state_changes())
         self.monitor = HealthMonitor(
             self.health, HealthHistory(self.db),
