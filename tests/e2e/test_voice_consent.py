@@ -155,8 +155,17 @@ async def test_an_opted_out_members_audio_never_reaches_speech_recognition(
     await emulator.wait_until(lambda: carol.id in session.vc.audible, timeout=5, message="carol heard again")
     await emulator.voice.speak(emulator.guild.id, carol.id, speech(piper_voice, QUESTION), sample_rate=KOKORO_RATE,
                                channels=1)
-    await emulator.wait_for_message(voice, lambda m: m.content.startswith("🎙️ **Carol:**"), timeout=20)
+    transcript = await emulator.wait_for_message(voice, lambda m: m.content.startswith("🎙️ **Carol:**"), timeout=20)
     assert whisper.count("transcribe") == 2
+    await emulator.wait_for_message(voice, lambda m: m.content == "🔊 Still Paris.", timeout=20)
+
+    # /forget-me: her voice turns (and the answers to them) are erased, and the transcript in the call's chat
+    # (the bot's message quoting her) is deleted; alice's stay.
+    forgotten = await (await emulator.invoke(carol, general, "forget-me")).wait_done(timeout=10)
+    assert "I forgot 2 conversation turns" in forgotten.text and "deleting the 1 transcript" in forgotten.text
+    await emulator.wait_until(lambda: transcript.deleted, timeout=5, message="carol's transcript deleted")
+    kept = await bot.services.conversations.recent(voice.id, 3000, kind="voice")
+    assert [t.author_name for t in kept if t.role == "user"] == ["Alice"]
 
 
 async def test_only_people_in_the_call_or_with_move_members_control_the_bot(
