@@ -16,14 +16,24 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
+from discord_ui.permissions import answers_publicly
 from discord_ui.prune import pruning_loop
 from discord_ui.stream import StreamingReply, stream_answer
 from discord_ui.ui import NO_MENTIONS, reply
 from services.chat.context import Prompt
 from services.chat.cooldown import Cooldown
+from services.chat.memory import MessageRef
 from services.chat.ordering import KeyedQueue
 
 log = logging.getLogger(__name__)
+
+
+DMS_OFF = "Direct messages are switched off on this bot; use /chat in a server."
+
+
+def _shown(stream: StreamingReply) -> list[MessageRef]:
+    """The messages an answer was shown in (deleting any of them erases the exchange from memory)."""
+    return [MessageRef(m.channel.id, m.id) for m in stream.messages if isinstance(m, discord.Message)]
 
 
 def scope_of(channel_id: int) -> int:
@@ -70,16 +80,18 @@ class Chat(commands.Cog):
             return f"Slow down: you can chat again in {math.ceil(left)} s."
         return None
 
-    async def _answer(self, scope: int, prompt: Prompt, stream: StreamingReply) -> None:
-        """Build the context, stream the answer, remember the exchange (also when cut off)."""
-        messages = await self.context.build(scope, prompt)
+    async def _answer(self, scope: int, prompt: Prompt, stream: StreamingReply, *, private: bool = False) -> None:
+        """Build the context, stream the answer, remember the exchange (also when cut off) with the messages
+        it came from and was shown in. A private (ephemeral) answer neither reads nor joins the channel's memory."""
+        messages = await self.context.build(scope, prompt, history=not private)
         try:
             outcome = await stream_answer(self.bot.services.llm.stream(messages), stream)
         except asyncio.CancelledError:
-            await self.context.remember(scope, prompt, stream.text, "interrupted")
+            if not private:
+                await self.context.remember(scope, prompt, stream.text, "interrupted", shown_in=_shown(stream))
             raise
-        if outcome.status != "unavailable":
-            await self.context.remember(scope, prompt, outcome.text, outcome.status)
+        if outcome.status != "unavailable" and not private:
+            await self.context.remember(scope, prompt, outcome.text, outcome.status, shown_in=_shown(stream))
 
     def _track(self) -> None:
         task = asyncio.current_task()
@@ -93,23 +105,29 @@ class Chat(commands.Cog):
     @app_commands.describe(prompt="What you want to say")
     async def chat(self, interaction: discord.Interaction, prompt: str) -> None:
         scope = scope_of(interaction.channel_id or interaction.user.id)
+        if interaction.guild is None and not self.settings.chat_allow_dms:
+            await reply(interaction, DMS_OFF, ephemeral=True)
+            return
         if (refusal := self._refusal(interaction.user.id, prompt)) is not None:
             await reply(interaction, refusal, ephemeral=True)
             return
+        private = not answers_publicly(interaction)  # the member may not post here: only they see the answer
         turn = self.queue.take_turn(scope)  # before any await: arrival order
         try:
-            await interaction.response.defer(thinking=True)
+            await interaction.response.defer(thinking=True, ephemeral=private)
         except BaseException:
             turn.leave()
             raise
         self._track()
 
         async def send(content: str) -> discord.WebhookMessage:
-            return await interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS)
+            return await interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS, ephemeral=private,
+                                                   suppress_embeds=True)
 
         async with turn:
             stream = StreamingReply(send, send, interval=self.settings.chat_stream_edit_interval)
-            await self._answer(scope, Prompt(prompt, interaction.user.display_name, interaction.user.id), stream)
+            await self._answer(scope, Prompt(prompt, interaction.user.display_name, interaction.user.id), stream,
+                               private=private)
 
     @app_commands.command(name="reset", description="Make the bot forget this channel's conversation")
     async def reset(self, interaction: discord.Interaction) -> None:
@@ -136,6 +154,8 @@ class Chat(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or self.bot.user is None or message.webhook_id is not None:
             return
+        if message.guild is not None and not self.bot.serves(message.guild.id):
+            return  # ALLOWED_GUILD_IDS: a server the bot is leaving
         if not await self._addressed(message):
             return
         text = self._prompt_text(message)
@@ -157,14 +177,16 @@ class Chat(commands.Cog):
                 if not stopped:
                     stopped = True
                     await typing.__aexit__(None, None, None)
-                return await message.reply(content, mention_author=False, allowed_mentions=NO_MENTIONS)
+                return await message.reply(content, mention_author=False, allowed_mentions=NO_MENTIONS,
+                                           suppress_embeds=True)
 
             async def send_next(content: str) -> discord.Message:
-                return await message.channel.send(content, allowed_mentions=NO_MENTIONS)
+                return await message.channel.send(content, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
 
             stream = StreamingReply(send_first, send_next, interval=self.settings.chat_stream_edit_interval)
             try:
-                await self._answer(scope, Prompt(text, message.author.display_name, message.author.id), stream)
+                source = (MessageRef(message.channel.id, message.id),)  # deleting it erases the exchange
+                await self._answer(scope, Prompt(text, message.author.display_name, message.author.id, source), stream)
             except discord.HTTPException as exc:  # e.g. no permission to post here: nobody to tell but the log
                 log.warning("Could not answer message %s in channel %s: %s", message.id, scope, exc)
             finally:

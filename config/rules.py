@@ -99,6 +99,12 @@ def warnings(s: Settings) -> list[str]:
         found.append("RVC_MODEL is set but ignored: set RVC_API_URL or RVC_WEBUI_URL")
     if (s.rvc_api_url or s.rvc_webui_url) and not s.kokoro_api_url:
         found.append("RVC is configured but does nothing without speech output: set KOKORO_API_URL")
+    if s.allowed_guild_ids:
+        for name, ids in (("ADMIN_GUILD_IDS", s.admin_guild_ids),
+                          ("DISCORD_GUILD_ID", (s.discord_guild_id,) if s.discord_guild_id else ())):
+            outside = [str(i) for i in ids if i not in s.allowed_guild_ids]
+            if outside:
+                found.append(f"{name} names {', '.join(outside)}, not in ALLOWED_GUILD_IDS: the bot leaves that server")
     return found
 
 
@@ -135,7 +141,8 @@ def create_database_folder(raw: str) -> str | None:
         return None
     folder = Path(raw).parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.exists():
+            folder.mkdir(parents=True, mode=0o700, exist_ok=True)  # owner only: it holds personal data
     except OSError as exc:
         return f"cannot be used: its folder {folder} could not be created ({exc.strerror or exc})"
     return None

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from config.errors import SettingsError, SettingsErrors, combined
 from config.rules import combination_errors
-from services.redact import redact
+from services.redact import redact, url_credentials
 
 __all__ = ["ModelRef", "Settings", "SettingsError", "SettingsErrors", "env_example", "load_settings"]
 
@@ -199,6 +199,7 @@ def _split_list(raw: str) -> list[str]:
 
 
 _URL = _parse_url(optional=False)
+_URL_SUFFIXES = ("_url", "_host")  # settings holding a URL (OLLAMA_HOST, *_API_URL, DISCORD_GATEWAY_URL...)
 _URL_OPT = _parse_url(optional=True)
 _SECONDS = _parse_float(minimum=0)
 _POSITIVE_SECONDS = _parse_float(minimum=0.001)
@@ -212,7 +213,10 @@ class Settings:
     discord_token: str = _field("", "Discord", "Bot token from https://discord.com/developers/applications (Bot tab)",
                                 _parse_str, secret=True, required=True)
     discord_guild_id: int | None = _field(None, "Discord", "Guild to sync slash commands to instantly while developing; empty = global sync", _parse_optional_id)
-    bot_owner_ids: tuple[int, ...] = _field((), "Discord", "Comma-separated user ids allowed to run admin commands everywhere", _parse_ids)
+    bot_owner_ids: tuple[int, ...] = _field((), "Discord", "Comma-separated user ids allowed to run /health and /cache-clear everywhere", _parse_ids)
+    admin_guild_ids: tuple[int, ...] = _field((), "Discord", "Servers whose administrators may also run /health and /cache-clear (comma-separated ids); administrators of other servers may not", _parse_ids)
+    allowed_guild_ids: tuple[int, ...] = _field((), "Discord", "Only serve these servers (comma-separated ids): the bot leaves any other, also when invited later; empty = any server", _parse_ids)
+    discord_members_intent: bool = _field(False, "Discord", "Ask for the Server Members intent (switch it on in the developer portal first): a member's reminders are cancelled as soon as they leave a server, not at their next delivery", _parse_bool)
     discord_api_base_url: str = _field("", "Discord", "Advanced/testing: REST base instead of https://discord.com/api/v10 (local emulator)", _URL_OPT)
     discord_gateway_url: str = _field("", "Discord", "Advanced/testing: gateway websocket URL instead of wss://gateway.discord.gg", _parse_str)
     discord_ca_file: str = _field("", "Discord", "Advanced/testing: extra CA certificate (PEM) to trust for TLS, e.g. a local voice server", _parse_str)
@@ -269,7 +273,7 @@ class Settings:
     chat_system_prompt_file: str = _field("", "Chat", "File whose text replaces CHAT_SYSTEM_PROMPT (optional)", _parse_str)
     chat_context_tokens: int = _field(3000, "Chat", "Token budget for history sent to the model", _parse_int(minimum=100))
     chat_history_days: float = _field(30, "Chat", "Days of conversation history kept (fractions allowed)", _parse_float(minimum=0.001))
-    chat_allow_dms: bool = _field(True, "Chat", "Answer direct messages", _parse_bool)
+    chat_allow_dms: bool = _field(True, "Chat", "Answer direct messages, and /chat and /ask used in DMs", _parse_bool)
     chat_channel_ids: tuple[int, ...] = _field((), "Chat", "Channels where every message is answered (comma-separated ids)", _parse_ids)
     chat_stream_edit_interval: float = _field(1.0, "Chat", "Minimum seconds between edits of a streamed answer", _parse_float(minimum=0.2))
     chat_max_prompt_chars: int = _field(4000, "Chat", "Longest prompt accepted (characters)", _parse_int(minimum=1))
@@ -326,6 +330,7 @@ class Settings:
     health_alert_channel_id: int | None = _field(None, "Health", "Channel that receives service state changes (optional)", _parse_optional_id)
     metrics_port: int = _field(0, "Health", "Port of the Prometheus /metrics endpoint; 0 = off", _parse_int(0, 65535))
     metrics_host: str = _field("127.0.0.1", "Health", "Address the /metrics endpoint listens on (0.0.0.0 to expose it)", _parse_str)
+    health_refresh_cooldown: float = _field(30.0, "Health", "Seconds between two /health refresh:true probe rounds (others are shown the last results)", _SECONDS)
 
     # --- Voice ---------------------------------------------------------------------------------
     tts_engine: str = _field("kokoro_api", "Voice", "Text-to-speech engine: kokoro_api", _parse_choice(TTS_ENGINES))
@@ -364,9 +369,15 @@ class Settings:
         return items
 
     def secrets(self) -> list[str]:
-        """Secret values currently set, so logs and messages can redact them."""
-        return [getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.metadata["spec"].secret and getattr(self, f.name)]
+        """Secret values currently set, so logs and messages can redact them; also the user-info and
+        query values of every URL setting (a key pasted into OLLAMA_HOST is a secret too)."""
+        found = [getattr(self, f.name) for f in dataclasses.fields(self)
+                 if f.metadata["spec"].secret and getattr(self, f.name)]
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith(_URL_SUFFIXES) and isinstance(value, str) and value:
+                found += url_credentials(value)
+        return found
 
     def llm_budget(self, provider: str) -> int:
         return dict(self.llm_daily_token_budget).get(provider, 0)

@@ -26,13 +26,6 @@ async def reply(interaction: discord.Interaction, content: str | None = None, *,
         await interaction.response.send_message(**kwargs)
 
 
-def is_bot_admin(interaction: discord.Interaction, owner_ids: tuple[int, ...]) -> bool:
-    """Guild administrators and the configured bot owners."""
-    if interaction.user.id in owner_ids:
-        return True
-    return interaction.guild is not None and interaction.permissions.administrator
-
-
 class OwnerPager(discord.ui.View):
     """Previous/next buttons that only the person who asked may press; removed when they time out.
 

@@ -28,7 +28,7 @@ from services.search import SearchServices, build_search
 from services.speech import STT, TTS, SpeechServices, VoiceConverter, build_speech
 from services.storage import Cache, Database, HealthStore, ServiceHealth
 from services.tools import ToolLoop, ToolRegistry, build_tools
-from services.voice import GuildVoiceSettings, VoiceSettingsStore
+from services.voice import GuildVoiceSettings, VoiceOptOutStore, VoiceSettingsStore
 from services.web import PageFetcher
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class Services:
     chat_context: ContextBuilder = field(init=False)  # /chat, mentions
     voice_context: ContextBuilder = field(init=False)  # the same, with the spoken-answer suffix
     voice_settings: VoiceSettingsStore = field(init=False)
+    voice_optouts: VoiceOptOutStore = field(init=False)  # members who will not be heard in voice
     monitor: HealthMonitor = field(init=False)  # run by the admin cog
     metrics: Metrics = field(init=False)  # served by the metrics cog when METRICS_PORT is set
     page_fetcher: PageFetcher = field(init=False)  # read_url's own session (public addresses only)
@@ -84,6 +85,7 @@ class Services:
         self.voice_context = self.chat_context.for_voice()
         self.voice_settings = VoiceSettingsStore(self.db, GuildVoiceSettings(
             voice=s.kokoro_voice, speed=s.kokoro_speed, rvc=bool(s.rvc_model), listen=True))
+        self.voice_optouts = VoiceOptOutStore(self.db)
         self.health.add_listener(log_state_changes())
         self.metrics = self._watched(Metrics())
         self.monitor = HealthMonitor(

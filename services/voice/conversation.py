@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from services.chat.context import ContextBuilder, Prompt
+from services.chat.memory import MessageRef
 from services.errors import ServiceDisabled, ServiceError
 from services.llm import ChatResult, LLMRouter, Message, TextDelta
 from services.speech import STT, TTS, AudioClip, VoiceConverter
@@ -39,8 +40,8 @@ LLM_APOLOGY = "Sorry, I can't answer right now: my language model is unavailable
 class Output(Protocol):
     """What the conversation needs from Discord."""
 
-    async def post(self, text: str) -> None:
-        """Send text to the linked text channel (transcripts and fallbacks)."""
+    async def post(self, text: str) -> MessageRef | None:
+        """Send text to the call's text channel (transcripts and fallbacks); the message, if one was sent."""
 
     def start_playback(self) -> None:
         """Make sure the player is reading the queue."""
@@ -115,17 +116,19 @@ class VoiceConversation:
         if not transcript:
             log.debug("Nothing usable heard from %s (%s)", speaker.name, transcript.dropped)
             return TurnResult(status="ignored", timings=timings)
-        await self.output.post(f"🎙️ **{speaker.name}:** {transcript.text}")
-        return await self.answer(transcript.text, speaker, scope_id, settings, timings=timings)
+        posted = await self.output.post(f"🎙️ **{speaker.name}:** {transcript.text}")
+        # The transcript is the member's words kept by the bot: linked, so deleting it or /forget-me erases them.
+        sources = (MessageRef(posted.channel_id, posted.message_id, speaker.user_id),) if posted else ()
+        return await self.answer(transcript.text, speaker, scope_id, settings, timings=timings, sources=sources)
 
     async def answer(self, text: str, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings, *,
-                     timings: TurnTimings | None = None) -> TurnResult:
+                     timings: TurnTimings | None = None, sources: tuple[MessageRef, ...] = ()) -> TurnResult:
         """Answer `text` aloud (or in writing when TTS is down); returns when the turn is over."""
         async with self._turn_lock:
             self._interrupt = asyncio.Event()
             try:
-                result = await self._answer(text, speaker, scope_id, settings, timings or TurnTimings(),
-                                            self._interrupt)
+                result = await self._answer(Prompt(text, speaker.name, speaker.user_id, sources), scope_id, settings,
+                                            timings or TurnTimings(), self._interrupt)
             finally:
                 self._interrupt = None
             self.last_result = result
@@ -159,12 +162,11 @@ class VoiceConversation:
 
     # --- the turn ---------------------------------------------------------------------------------
 
-    async def _answer(self, text: str, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings,
+    async def _answer(self, prompt: Prompt, scope_id: int, settings: GuildVoiceSettings,
                       timings: TurnTimings, interrupt: asyncio.Event) -> TurnResult:
-        result = TurnResult(transcript=text, timings=timings)
-        prompt = Prompt(text, speaker.name, speaker.user_id)
+        result = TurnResult(transcript=prompt.content, timings=timings)
         messages = await self.context.build(scope_id, prompt)
-        await self.context.remember_prompt(scope_id, prompt)
+        exchange = await self.context.remember_prompt(scope_id, prompt)
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         parts: list[str] = []
         speaking = asyncio.ensure_future(self._speak_sentences(sentences, settings, result))
@@ -178,8 +180,8 @@ class VoiceConversation:
             result.answer = "".join(parts)
             said = " ".join(result.spoken) or result.answer
             if said.strip():
-                await asyncio.shield(self.context.remember_answer(scope_id, said, "interrupted"))
-                await asyncio.shield(self.output.post(f"🔊 {said} … *(interrupted)*"))
+                await asyncio.shield(self.context.remember_answer(scope_id, said, "interrupted", exchange_id=exchange))
+                await asyncio.shield(self._post_answer(exchange, f"🔊 {said} … *(interrupted)*"))
             log.info("Voice answer interrupted after %d sentence(s)", len(result.spoken))
             if isinstance(exc, asyncio.CancelledError):
                 raise
@@ -192,13 +194,18 @@ class VoiceConversation:
             await self._apologize(settings)
             return result
         result.answer = "".join(parts).strip()
-        await self.context.remember_answer(scope_id, result.answer)
+        await self.context.remember_answer(scope_id, result.answer, exchange_id=exchange)
         if result.degraded == "tts" and result.answer:
-            await self.output.post(result.answer)
+            await self._post_answer(exchange, result.answer)
         elif result.spoken:
-            await self.output.post(f"🔊 {result.answer}")
+            await self._post_answer(exchange, f"🔊 {result.answer}")
         timings.first_audio = timings.first_audio or self.queue.first_frame_at
         return result
+
+    async def _post_answer(self, exchange_id: int, text: str) -> None:
+        posted = await self.output.post(text)
+        if posted is not None:
+            await self.context.link(exchange_id, [posted])
 
     async def _write(self, messages: list[Message], sentences: asyncio.Queue[str | None], parts: list[str],
                      timings: TurnTimings, speaking: asyncio.Future[None]) -> None:

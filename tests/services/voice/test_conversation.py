@@ -18,7 +18,7 @@ from devtools.fakes.rvc_servers import FakeRvcPython
 from devtools.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, Fault
 from devtools.testenv import CLOSED_PORT_URL, bot_test_env
 from services.chat.context import ContextBuilder
-from services.chat.memory import ConversationStore, Turn
+from services.chat.memory import ConversationStore, MessageRef, Turn
 from services.llm import UsageStore, build_router
 from services.speech import build_speech
 from services.storage import Database, HealthStore
@@ -40,8 +40,9 @@ class Player:
     llm: FakeLLMServer | None = None
     task: asyncio.Task[None] | None = None
 
-    async def post(self, text: str) -> None:
+    async def post(self, text: str) -> MessageRef:
         self.posts.append(text)
+        return MessageRef(channel_id=SCOPE, message_id=len(self.posts))
 
     def start_playback(self) -> None:
         if self.llm is not None and not self.in_flight_at_first_play:
@@ -119,14 +120,25 @@ async def test_the_first_sentence_plays_while_the_model_still_writes(make, serve
     sent = llm.chat_requests[0].json["messages"]
     assert sent[0]["role"] == "system" and sent[0]["content"].startswith("Be brief. You are talking in a voice call")
     assert sent[-1]["content"] == "alice: What is the capital of France?"
-    turns = await conversation.context.store.recent(SCOPE, 1000)
+    turns = await conversation.context.store.recent(SCOPE, 1000, kind="voice")
     assert [(t.role, t.content) for t in turns] == [("user", "What is the capital of France?"),
                                                     ("assistant", f"{first} {second}")]
+    # Voice has its own memory, apart from the text chat of the same channel id.
+    assert await conversation.context.store.recent(SCOPE, 1000) == []
     # The next turn carries the history.
     llm.queue(Reply(text="Yes, really."))
     await conversation.answer("Really?", ALICE, SCOPE, GS)
     roles = [m["role"] for m in llm.chat_requests[1].json["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
+    # The exchange is linked to the transcript (the member's words kept by the bot) and the posted answer:
+    # deleting the posted answer erases the first exchange; /forget-me erases the rest and names the transcript.
+    store = conversation.context.store
+    assert await store.forget_messages([2]) == 2
+    assert [t.content for t in await store.recent(SCOPE, 1000, kind="voice")] == ["Really?", "Yes, really."]
+    await store.link(1, [])  # nothing to link: no error
+    forgotten = await store.forget_author(ALICE.user_id)
+    assert forgotten.turns == 2 and forgotten.transcripts == []  # the transcript went with the first exchange
+    assert await store.recent(SCOPE, 1000, kind="voice") == []
 
 
 async def test_tts_down_posts_the_whole_answer_as_text(make, servers) -> None:
@@ -173,7 +185,7 @@ async def test_barge_in_stops_the_turn_and_remembers_it_as_interrupted(make, ser
     assert result.status == "interrupted" and result.spoken
     assert conversation.queue.pending_bytes == 0
     await asyncio.wait_for(conversation.queue.wait_idle(), 2)
-    turns = await conversation.context.store.recent(SCOPE, 1000)
+    turns = await conversation.context.store.recent(SCOPE, 1000, kind="voice")
     assert turns[-1].status == "interrupted" and turns[-1].content.startswith("One two three")
     assert player.posts[-1].startswith("🔊 One two three") and player.posts[-1].endswith("*(interrupted)*")
     assert not conversation.talking
@@ -229,9 +241,9 @@ async def test_history_is_built_like_chat_a_leading_answer_is_dropped(make, serv
     llm, _, _ = servers
     conversation, _ = make()
     store = conversation.context.store
-    await store.add(SCOPE, Turn("assistant", "An answer whose question was pruned."))
-    await store.add(SCOPE, Turn("user", "Earlier question", "bob", 2))
-    await store.add(SCOPE, Turn("assistant", "Earlier answer."))
+    await store.add(SCOPE, Turn("assistant", "An answer whose question was pruned."), kind="voice")
+    await store.add(SCOPE, Turn("user", "Earlier question", "bob", 2), kind="voice")
+    await store.add(SCOPE, Turn("assistant", "Earlier answer."), kind="voice")
     llm.queue(Reply(text="Fine."))
     await conversation.answer("And now?", ALICE, SCOPE, GS)
     sent = llm.chat_requests[0].json["messages"]
