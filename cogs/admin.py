@@ -134,9 +134,9 @@ class Admin(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         if refresh:
             await self.monitor.run_once()
-        await reply(interaction, embed=await self.health_embed(), ephemeral=True)
+        await reply(interaction, embed=await self.health_embed(interaction.guild_id), ephemeral=True)
 
-    async def health_embed(self) -> discord.Embed:
+    async def health_embed(self, guild_id: int | None = None) -> discord.Embed:
         services = self.bot.services
         stored = {h.service: h for h in await services.health.all()}
         for name in self.monitor.services:  # never probed yet: still listed
@@ -149,7 +149,9 @@ class Admin(commands.Cog):
             uptime_s=now - self.started_at,
             gateway_ms=latency * 1000 if self._connected.is_set() and math.isfinite(latency) else None,
             database_bytes=await services.db.size_bytes(), interval=self.monitor.interval,
-            last_round_at=self.monitor.last_round_at, secrets=self.bot.settings.secrets()))
+            last_round_at=self.monitor.last_round_at, secrets=self.bot.settings.secrets(),
+            quotas=await services.limits.quotas.summary(guild_id),
+            labels={services.search.web.service: f"{services.search.web.service} ({services.search.web.engine})"}))
 
     @app_commands.command(name="cache-clear", description="Empty the cache, or one namespace of it")
     @app_commands.describe(namespace="Only this namespace (e.g. search:web); empty = everything")

@@ -98,6 +98,9 @@ class Voice(commands.Cog):
         if session is None:
             await reply(interaction, "I'm not in a voice channel: use /join first.", ephemeral=True)
             return
+        if (refusal := await self.bot.services.limits.admit(interaction.user.id, interaction.guild.id)) is not None:
+            await reply(interaction, refusal, ephemeral=True)
+            return
         await interaction.response.defer(thinking=True, ephemeral=True)
         try:
             await session.conversation.say(text, session.settings)
@@ -200,7 +203,7 @@ class Voice(commands.Cog):
         def conversation(queue: PcmQueue, output: GuildVoiceSession) -> VoiceConversation:
             return VoiceConversation(llm=services.llm, tts=services.tts, stt=services.stt, rvc=services.rvc,
                                      context=services.voice_context, queue=queue, output=output,
-                                     max_tokens=s.llm_max_tokens)
+                                     max_tokens=s.llm_max_tokens, limits=services.limits, guild_id=guild.id)
 
         session = GuildVoiceSession(vc, conversation_factory=conversation, settings=gs,
                                     text_channel_id=text_channel_id, endpoint=self.endpoint,

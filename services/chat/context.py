@@ -31,9 +31,10 @@ class Prompt:
     content: str
     author_name: str
     author_id: int
+    arrived_at: float | None = None  # its place in memory (services/chat/ordering.py); None: when stored
 
     def to_turn(self) -> Turn:
-        return Turn("user", self.content, self.author_name, self.author_id)
+        return Turn("user", self.content, self.author_name, self.author_id, arrived_at=self.arrived_at)
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,10 @@ class ContextBuilder:
         return [*system, *(turn.to_message() for turn in history), question]
 
     async def remember(self, scope_id: int, prompt: Prompt, answer: str, status: str = "complete") -> None:
-        """Store one exchange; an answer cut off keeps its text and says so in `status`."""
+        """Store one exchange, at its prompt's place; an answer cut off keeps its text and says so in `status`."""
         await self.remember_prompt(scope_id, prompt)
-        await self.remember_answer(scope_id, answer, status)
+        if answer:
+            await self.store.add(scope_id, Turn("assistant", answer, status=status, arrived_at=prompt.arrived_at))
 
     async def remember_prompt(self, scope_id: int, prompt: Prompt) -> None:
         """The question alone, for callers that store it before the answer exists (voice)."""

@@ -19,6 +19,7 @@ class Turn:
     status: str = "complete"   # "interrupted" when an answer was cut off (barge-in, shutdown)
     id: int | None = None
     created_at: float = 0.0
+    arrived_at: float | None = None  # when its prompt arrived (memory order); None: now
 
     def to_message(self) -> Message:
         """As the model sees it: user turns carry their speaker's name."""
@@ -37,24 +38,28 @@ class ConversationStore:
         self._clock = clock
 
     async def add(self, scope_id: int, turn: Turn) -> int:
+        now = self._clock()
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
-                "INSERT INTO conversation_turns (scope_id, role, author_id, author_name, content, created_at, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (scope_id, turn.role, turn.author_id, turn.author_name, turn.content, self._clock(), turn.status),
+                "INSERT INTO conversation_turns (scope_id, role, author_id, author_name, content, created_at, status, "
+                "arrived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (scope_id, turn.role, turn.author_id, turn.author_name, turn.content, now, turn.status,
+                 now if turn.arrived_at is None else turn.arrived_at),
             )
             return int(cursor.lastrowid or 0)
 
     async def recent(self, scope_id: int, token_budget: int, *, max_turns: int = 200) -> list[Turn]:
-        """The newest turns that fit the budget, oldest first; a turn that doesn't fit stops the walk."""
+        """The newest turns that fit the budget, oldest first (in prompt-arrival order, so exchanges
+        answered concurrently never interleave); a turn that doesn't fit stops the walk."""
         rows = await self._db.fetchall(
-            "SELECT id, role, content, author_name, author_id, status, created_at FROM conversation_turns "
-            "WHERE scope_id = ? ORDER BY id DESC LIMIT ?", (scope_id, max_turns))
+            "SELECT id, role, content, author_name, author_id, status, created_at, arrived_at FROM conversation_turns "
+            "WHERE scope_id = ? ORDER BY arrived_at DESC, id DESC LIMIT ?", (scope_id, max_turns))
         turns: list[Turn] = []
         used = 0
         for row in rows:
             turn = Turn(role=row["role"], content=row["content"], author_name=row["author_name"],
-                        author_id=row["author_id"], status=row["status"], id=row["id"], created_at=row["created_at"])
+                        author_id=row["author_id"], status=row["status"], id=row["id"], created_at=row["created_at"],
+                        arrived_at=row["arrived_at"])
             if used + turn.tokens > token_budget:
                 break
             used += turn.tokens
