@@ -2,9 +2,10 @@
 
 At most `limit` holders at once, and optionally `spacing` seconds between one holder starting (or
 leaving) and the next starting, for a public engine that blocks bursts. Waiters are not served first
-come first served: the next slot goes to the member with the fewest requests in service (ties: the
-one who has waited longest), so one member with twenty queued prompts takes turns with everyone
-else instead of going first twenty times. A member's own requests keep their order.
+come first served: the next slot goes to the member with the fewest requests in service, then to
+the one served least recently (a member never served yet first, in arrival order), so one member
+with twenty queued prompts takes turns with everyone else instead of going first twenty times.
+A member's own requests keep their order.
 
 Each waiter may give an `on_position` callback, called (synchronously) with its place in line
 whenever that place changes, so the member can be shown where they stand.
@@ -42,11 +43,15 @@ class _Waiter:
 
 @dataclass
 class _Member:
-    """One key's queue and how many of its requests are in service."""
+    """One key's queue, how many of its requests are in service, and when it was last served."""
 
+    since: int  # when it arrived (the last tie-break)
     waiting: deque[_Waiter] = field(default_factory=deque)
     serving: int = 0
-    since: int = 0  # order in which it started waiting (ties go to the earliest)
+    served: float = float("-inf")  # order of its last grant; never served comes first
+
+    def rank(self) -> tuple[int, float, int]:
+        return self.serving, self.served, self.since
 
 
 class FairGate:
@@ -98,8 +103,6 @@ class FairGate:
             return
         if member is None:
             member = self._members[key] = _Member(since=next(self._order))
-        elif not member.waiting:
-            member.since = next(self._order)
         waiter = _Waiter(key, asyncio.get_running_loop().create_future(), on_position)
         member.waiting.append(waiter)
         self._dispatch()
@@ -137,15 +140,16 @@ class FairGate:
         if member is None:
             member = self._members[key] = _Member(since=next(self._order))
         member.serving += 1
+        member.served = next(self._order)
         self._holders += 1
         if self.spacing:
             self._next_start = max(self._next_start, _now() + self.spacing)
 
     def _next_member(self) -> tuple[Hashable, _Member] | None:
-        candidates = [(m.serving, m.since, k) for k, m in self._members.items() if m.waiting]
+        candidates = [(m.rank(), k) for k, m in self._members.items() if m.waiting]
         if not candidates:
             return None
-        _, _, key = min(candidates, key=lambda c: (c[0], c[1]))
+        _, key = min(candidates, key=lambda c: c[0])
         return key, self._members[key]
 
     def _dispatch(self) -> None:
@@ -160,8 +164,6 @@ class FairGate:
                 return
             key, member = found
             waiter = member.waiting.popleft()
-            if member.waiting:
-                member.since = next(self._order)  # back of the line for its next request
             self._grant(key, member)
             waiter.future.set_result(None)
 
@@ -185,15 +187,15 @@ class FairGate:
 
     def _report(self) -> None:
         """Work out every waiter's place as the serving rule would take them; tell those that moved."""
-        heap = [(m.serving, m.since, i, k) for i, (k, m) in enumerate(self._members.items()) if m.waiting]
+        heap = [(*m.rank(), k) for k, m in self._members.items() if m.waiting]
         if not heap:
             return
         heapq.heapify(heap)
         taken: dict[Hashable, int] = {}
         position = 0
-        order = itertools.count(max(m.since for m in self._members.values()) + 1)
+        order = itertools.count(next(self._order))  # later than every real grant, as a future grant is
         while heap:
-            serving, _, _, key = heapq.heappop(heap)
+            serving, _, since, key = heapq.heappop(heap)
             member = self._members[key]
             index = taken.get(key, 0)
             waiter = member.waiting[index]
@@ -204,7 +206,7 @@ class FairGate:
                     waiter.on_position(position)
             taken[key] = index + 1
             if index + 1 < len(member.waiting):
-                heapq.heappush(heap, (serving + 1, next(order), 0, key))
+                heapq.heappush(heap, (serving + 1, next(order), since, key))
 
 
 def _now() -> float:
