@@ -76,8 +76,8 @@ class Chat(commands.Cog):
 
     async def _answer(self, scope: int, ticket: Ticket, prompt: Prompt, stream: StreamingReply,
                       notice: InteractionNotice | MessageNotice) -> None:
-        """Wait for the ticket's turn, build the context, stream the answer, remember the exchange
-        (also when cut off) before the member's next prompt may start."""
+        """Wait for the ticket's turn, build the context, stream the answer; the exchange is remembered
+        (also when cut off) before its final text is shown and before the member's next prompt starts."""
         requester = notice.requester()
         try:
             try:
@@ -86,13 +86,20 @@ class Chat(commands.Cog):
                 await stream.finish(TOO_LATE)
                 return
             messages = await self.context.build(scope, prompt)
+            remembered = False
+
+            async def remember(text: str, status: str) -> None:
+                nonlocal remembered
+                remembered = True
+                await self.context.remember(scope, prompt, text, status)
+
             try:
-                outcome = await stream_answer(self.bot.services.llm.stream(messages, requester=requester), stream)
+                await stream_answer(self.bot.services.llm.stream(messages, requester=requester), stream,
+                                    remember=remember)
             except asyncio.CancelledError:
-                await self.context.remember(scope, prompt, stream.text, "interrupted")
+                if not remembered:
+                    await self.context.remember(scope, prompt, stream.text, "interrupted")
                 raise
-            if outcome.worth_remembering:
-                await self.context.remember(scope, prompt, outcome.text, outcome.status)
         finally:
             ticket.leave()
             await notice.close()

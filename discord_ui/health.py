@@ -132,11 +132,11 @@ def usage_lines(usage: Sequence[DailyUsage]) -> str:
 
 def quota_lines(q: QuotaSummary) -> str:
     """This server's tokens today against its quota, members at their own quota, the heaviest users."""
-    def limit(n: int) -> str:
-        return f"{n:,}" if n else "no limit"
-
-    lines = [f"this server: {q.server_used:,} of {limit(q.server_limit)} tokens",
-             f"per member: {limit(q.member_limit)} tokens · {q.members_at_limit} at their limit"]
+    server = (f"this server: {q.server_used:,} of {q.server_limit:,} tokens" if q.server_limit
+              else f"this server: {q.server_used:,} tokens (no limit)")
+    member = (f"per member: {q.member_limit:,} tokens · {q.members_at_limit} at their limit" if q.member_limit
+              else "per member: no limit")
+    lines = [server, member]
     if q.top_members:
         lines.append("most used: " + ", ".join(f"<@{member}> {tokens:,}" for member, tokens in q.top_members))
     return _fit_field(lines)

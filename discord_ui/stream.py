@@ -180,12 +180,17 @@ def switch_note(switches: list[ProviderSwitch]) -> str:
     return f"*({'; '.join(parts)})*"
 
 
-async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingReply, *, footer: str = "") -> Outcome:
+Remember = Callable[[str, str], Awaitable[None]]
+
+
+async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingReply, *, footer: str = "",
+                        remember: Remember | None = None) -> Outcome:
     """Show a router answer as it streams; the one place /chat, mentions and /ask render answers.
 
     Notes (a provider switch, a cut-off, `footer`) follow the answer after a blank line, so the
-    answer itself stays exactly the model's text. On cancellation (shutdown) the partial answer is
-    marked as interrupted and the cancellation goes on.
+    answer itself stays exactly the model's text. `remember(text, status)` stores an answer (whole or
+    cut off) before its final text is shown, so whoever reads it and asks next finds it in memory.
+    On cancellation (shutdown) the partial answer is marked as interrupted and the cancellation goes on.
     """
     switches: list[ProviderSwitch] = []
     result: ChatResult | None = None
@@ -211,6 +216,8 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
             await reply.finish(BUSY if busy else UNAVAILABLE)
             return Outcome("", "unavailable")
         notes = [switch_note(switches)] if switches else []
+        if remember is not None:
+            await remember(partial, "failed")
         await reply.finish(partial, note="\n".join([*notes, CUT_OFF, *([footer] if footer else [])]))
         return Outcome(partial, "failed")
     except asyncio.CancelledError:
@@ -231,5 +238,7 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
         notes.append(footer)
     if not result.text:
         notes.insert(0, EMPTY)
+    if remember is not None:
+        await remember(result.text, "complete")
     await reply.finish(result.text, note="\n".join(notes))
     return Outcome(result.text, "deleted" if reply.deleted else "complete", result)

@@ -3,7 +3,7 @@
 Tokens are charged after each model attempt (prompt and answer, as the provider reported them, or
 estimated), so an answer in progress may end a little past the quota; the next request is refused
 with a message that says when the quota resets. Today's totals are cached in memory once read, so
-the check before every prompt costs no query; rows older than a week are dropped when the day turns.
+the check before every prompt costs no query; rows older than a week are dropped at first use each day.
 """
 
 from __future__ import annotations
@@ -40,10 +40,9 @@ class QuotaStore:
 
     async def _roll(self) -> str:
         day = self.today()
-        if day != self._day:
-            if self._day:  # the day turned while running: forget old days
-                cutoff = (datetime.fromtimestamp(self.clock(), UTC) - timedelta(days=KEEP_DAYS)).strftime("%Y-%m-%d")
-                await self._db.execute("DELETE FROM token_quota_usage WHERE day < ?", (cutoff,))
+        if day != self._day:  # first use, or the day turned: forget old days
+            cutoff = (datetime.fromtimestamp(self.clock(), UTC) - timedelta(days=KEEP_DAYS)).strftime("%Y-%m-%d")
+            await self._db.execute("DELETE FROM token_quota_usage WHERE day < ?", (cutoff,))
             self._day, self._members, self._servers = day, {}, {}
         return day
 

@@ -168,11 +168,12 @@ class FakeResponse:
 
 async def test_an_answer_deleted_while_streaming_stops_and_is_not_posted_again():
     sent: list[Gone] = []
-    closed = asyncio.Event()
+    closed, posted = asyncio.Event(), asyncio.Event()
 
     async def send(content: str) -> Gone:
         message = Gone(content)
         sent.append(message)
+        posted.set()
         return message
 
     async def model() -> AsyncIterator[object]:
@@ -187,8 +188,7 @@ async def test_an_answer_deleted_while_streaming_stops_and_is_not_posted_again()
     reply = StreamingReply(send, send, interval=0.02)
 
     async def delete_soon() -> None:
-        while not sent:
-            await asyncio.sleep(0.005)
+        await posted.wait()
         sent[0].deleted = True
 
     deleting = asyncio.create_task(delete_soon())

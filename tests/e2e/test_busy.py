@@ -9,6 +9,7 @@ on the way (an early reminder, a deleted answer re-posted, a backslash nickname)
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import re
 import time
@@ -87,7 +88,7 @@ async def test_concurrent_answers_keep_each_members_order_and_memory_order(bot_f
     requests = {asked_in(r): r for r in llm.chat_requests}
     for member in members:
         own = [t for m, t, _ in sent if m is member]
-        for earlier, later in zip(own, own[1:], strict=False):
+        for earlier, later in itertools.pairwise(own):
             context = [m["content"] for m in requests[later].json["messages"]]
             assert f"Answer for {earlier}." in context, (member.username, later, context)
 
@@ -195,8 +196,8 @@ async def test_recovery_within_a_second_after_every_provider_returns(bot_factory
 async def test_a_reminder_in_3_seconds_never_fires_early(bot_factory, emulator: DiscordEmulator) -> None:
     await bot_factory(extensions=["cogs.reminders"])
     general = emulator.channel("general")
-    while not 0.5 <= time.time() % 1 < 0.7:  # late in a second: truncating "now" would lose over half of it
-        await asyncio.sleep(0.01)
+    # Ask late in a second (x.55): truncating "now" to the second would lose more than half of it.
+    await asyncio.sleep((0.55 - time.time() % 1) % 1)
     asked = time.monotonic()
     confirm = await (await emulator.invoke(emulator.member("carol"), general, "remind", when="in 3 seconds",
                                            what="stretch")).wait_done(timeout=5)

@@ -97,7 +97,7 @@ async def test_arrival_stamps_increase_even_within_one_clock_tick() -> None:
 
 
 async def test_a_ticket_given_up_lets_the_next_go() -> None:
-    order, log = ConversationOrder(limit=1), Log()
+    order = ConversationOrder(limit=1)
     first = order.arrive("c", 1)
     second = order.arrive("c", 1)
     first.leave()  # e.g. refused by the rate limit after taking its place

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -111,7 +112,7 @@ async def test_spacing_and_penalty() -> None:
     for _ in range(3):
         async with gate.slot():
             starts.append(loop.time())
-    assert all(b - a >= 0.09 for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a >= 0.09 for a, b in itertools.pairwise(starts))
     gate.penalize(0.3)
     assert gate.estimated_wait() >= 0.25
     began = loop.time()

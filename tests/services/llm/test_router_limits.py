@@ -48,14 +48,17 @@ async def test_a_fair_line_per_provider_with_places_reported(session, db, server
     router = router_for(session, db, server.url, LLM_MAX_CONCURRENCY="1")
     server.default = Reply(first_token_delay=0.1, text="ok")
     places: dict[str, list[int]] = {}
+    flood_in_line = asyncio.Event()
 
     def asker(member: int, name: str) -> Requester:
-        return Requester(member, on_queued=lambda what, n: places.setdefault(name, []).append(n))
+        def queued(what: str, place: int) -> None:
+            places.setdefault(name, []).append(place)
+            if place == 4:
+                flood_in_line.set()
+        return Requester(member, on_queued=queued)
 
     flood = [asyncio.create_task(answer(router, asker(1, f"flood{i}"))) for i in range(5)]
-    await server.wait_for_chat_requests(1)
-    while router.gates["ollama"].waiting < 4:  # the whole flood is in line
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(flood_in_line.wait(), 5)  # one is answering, four are in line
     newcomer = asyncio.create_task(answer(router, asker(2, "newcomer")))
     await asyncio.gather(*flood, newcomer)
     assert places["newcomer"][0] == 1  # ahead of the flooder's four waiting prompts
