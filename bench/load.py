@@ -226,6 +226,8 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
     searches = [run["stamps"].search[s.token] - s.sent_at for s in sent if s.kind == "search"
                 and s.token in run["stamps"].search]
     out["wait_model"] = (pct(model, 50), pct(model, 99), max(model, default=float("nan")))
+    starts = sorted(run["stamps"].model.values())
+    out["model_rate"] = (len(starts) - 1) / (starts[-1] - starts[0]) if len(starts) > 1 else float("nan")
     out["wait_search"] = (pct(searches, 50), pct(searches, 99), max(searches, default=float("nan")))
     firsts: dict[int, float] = {}
     for s in sent:
@@ -238,12 +240,24 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def provider_queue(arrivals: list[float], slots: int, seconds: float) -> float:
+    """The longest wait any work-conserving provider with `slots` places imposes on these arrivals."""
+    free = [min(arrivals)] * slots if arrivals else []
+    longest = 0.0
+    for at in sorted(arrivals):
+        start = max(at, min(free))
+        free[free.index(min(free))] = start + seconds
+        longest = max(longest, start - at)
+    return longest
+
+
 def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> int:
     stats = [summarize(r) for r in runs]
     labels = [r["label"] for r in runs]
     n_llm = sum(MIX[k] for k in MODEL_KINDS)
     slots = args.provider_slots
-    queue = max(0.0, n_llm * args.model_time / slots - args.window)
+    uniform = max(0.0, n_llm * args.model_time / slots - args.window)
+    queue = provider_queue([s.sent_at for s in runs[-1]["sent"] if s.kind in MODEL_KINDS], slots, args.model_time)
     bound = 3 * args.model_time + queue
     print(f"\nload: {sum(MIX.values())} commands ({', '.join(f'{k} {n}' for k, n in MIX.items())}) by {args.members} "
           f"members over 2 channels in {args.window:g} s (sent in {', '.join(format(r['sent_in'], '.1f') for r in runs)} s); "
@@ -266,14 +280,16 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> int:
         cells = [f"{s[key][0]:.2f} / {s[key][1]:.2f} / {s[key][2]:.2f} s" for s in stats]
         ratio = stats[1][key][1] / stats[0][key][1] if len(stats) == 2 and stats[0][key][1] else None
         row(name, cells, ratio)
+    row("model requests per second", [f"{s['model_rate']:.1f}" for s in stats])
     cells = [f"{s['fair'][0]:.2f} / {s['fair'][1]:.2f} / {s['fair'][2]:.2f} s" for s in stats]
     ratio = stats[1]["fair"][2] / stats[0]["fair"][2] if len(stats) == 2 and stats[0]["fair"][2] else None
     row("first answer p50/max/spread", cells, ratio)
     row("reminders not exactly once", [str(r["doubled"]) for r in runs])
     mine = stats[-1]
-    print(f"\nbound: 3 x {args.model_time:g} s + provider queue ({n_llm} model prompts x {args.model_time:g} s / "
-          f"{slots} slots - {args.window:g} s = {queue:.1f} s) = {bound:.1f} s; model answers p99 {mine['llm_p99']:.2f} s: "
-          f"{'met' if mine['llm_p99'] < bound else 'NOT met'}")
+    print(f"\nbound: 3 x {args.model_time:g} s + the provider's queue = {bound:.2f} s. The queue is the longest wait "
+          f"{slots} slots of {args.model_time:g} s impose on these {n_llm} arrivals, whoever serves them: {queue:.2f} s "
+          f"(were they even: {n_llm} x {args.model_time:g} s / {slots} - {args.window:g} s = {uniform:.2f} s).\n"
+          f"model answers p99 {mine['llm_p99']:.2f} s: {'met' if mine['llm_p99'] < bound else 'NOT met'}")
     refused = mine["outcomes"]["told"] + mine["outcomes"]["lost"]
     print(f"every command answered: {'yes' if refused == 0 else f'no ({refused} not answered)'}; searches refused: "
           f"{mine['search'][3]}")

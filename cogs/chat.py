@@ -92,6 +92,7 @@ class Chat(commands.Cog):
                 nonlocal remembered
                 remembered = True
                 await self.context.remember(scope, prompt, text, status)
+                ticket.leave()  # the model is done and memory written: the next prompt may go while this shows
 
             try:
                 await stream_answer(self.bot.services.llm.stream(messages, requester=requester), stream,

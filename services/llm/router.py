@@ -211,6 +211,14 @@ class LLMRouter:
         started, ttft, produced, settled = loop.time(), None, [], False
         end: StreamEnd | None = None
         member = run.requester.member_id if run.requester else None
+        held = True
+
+        def free_slot() -> None:  # the provider is done; the bookkeeping after it needs no slot
+            nonlocal held
+            if held:
+                held = False
+                gate.release(member)
+
         try:
             async with aclosing(provider.stream(request, model=target.model, options=options,
                                                 timeouts=timeouts)) as events:
@@ -225,6 +233,7 @@ class LLMRouter:
                     produced.append(event.text)
                     run.parts.append(event.text)
                     yield event
+            free_slot()
             if end is None:
                 raise StreamBroken(provider.service, "stream ended without a final event")
             latency = (loop.time() - started) * 1000
@@ -236,6 +245,7 @@ class LLMRouter:
             yield ChatResult("".join(run.parts), end.finish_reason, end.usage, *target, tuple(run.switches),
                              tuple(run.failures), latency, ttft)
         except ServiceError as exc:
+            free_slot()
             settled = True
             failure = FailedAttempt(*target, exc, after_first_token=bool(produced))
             run.failures.append(failure)
@@ -245,6 +255,7 @@ class LLMRouter:
             await self._record_failure(target, breaker, exc, messages, produced, (loop.time() - started) * 1000, run)
             raise
         except GeneratorExit:
+            free_slot()
             if not settled:  # the caller stopped reading mid-answer: the tokens were still spent
                 text = "".join(produced)
                 await self._spend(run, UsageRecord(
@@ -252,7 +263,7 @@ class LLMRouter:
                     estimated=True))
             raise
         finally:
-            gate.release(member)
+            free_slot()
             if not settled:
                 breaker.release()
 
