@@ -156,6 +156,8 @@ async def run_once(label: str, root: Path, args: argparse.Namespace, work: Path)
            "OLLAMA_HOST": llm.url, "WEB_SEARCH_ENABLED": "true", "WEB_SEARCH_ENGINE": "searxng",
            "CHAT_USER_COOLDOWN": "0", **search.settings_env(),
            "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root)}
+    if root == ROOT:
+        env.update(dict(item.split("=", 1) for item in args.set))
     proc = await asyncio.create_subprocess_exec(sys.executable, SCRIPT, "--child",
                                                 "--root", str(root), env=env, cwd=folder,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -293,6 +295,13 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> int:
     refused = mine["outcomes"]["told"] + mine["outcomes"]["lost"]
     print(f"every command answered: {'yes' if refused == 0 else f'no ({refused} not answered)'}; searches refused: "
           f"{mine['search'][3]}")
+    if args.worst:
+        stamps = runs[-1]["stamps"].model
+        rows = sorted((s.settled_at - s.sent_at, s) for s in runs[-1]["sent"] if s.kind in MODEL_KINDS and s.settled_at)
+        t0 = min(s.sent_at for s in runs[-1]["sent"])
+        for took, s in rows[-args.worst:]:
+            print(f"  slowest: {s.kind:7} {s.token:7} {s.member.user.username} {s.channel.name} sent {s.sent_at - t0:5.2f} s, model asked "
+                  f"{stamps.get(s.token, float('nan')) - s.sent_at:5.2f} s later, answered after {took:5.2f} s")
     for s in runs[-1]["sent"]:
         if s.outcome != "answered":
             print("not answered:", s.kind, s.token, s.outcome, s.detail[:160])
@@ -320,7 +329,10 @@ def main() -> int:
                         help="the provider's concurrency in this tree (LLM_MAX_CONCURRENCY for ollama), for the bound")
     parser.add_argument("--settle", type=float, default=180.0, help="seconds a command may take before it is lost")
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for this tree's bot (not the baseline's), e.g. CHAT_CHANNEL_CONCURRENCY=1")
     parser.add_argument("--verbose", action="store_true", help="show the bots' logs")
+    parser.add_argument("--worst", type=int, default=0, help="list the N slowest model answers")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--root", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -104,9 +104,10 @@ class InteractionNotice(WaitNotice):
     def requester(self) -> Requester:
         """The asker, with the interaction window (less a margin to post the answer) as deadline."""
         interaction = self.interaction
-        age = (datetime.now(UTC) - interaction.created_at).total_seconds()
-        deadline = asyncio.get_running_loop().time() + INTERACTION_WINDOW - WINDOW_MARGIN - max(0.0, age)
-        return Requester(interaction.user.id, interaction.guild_id, deadline, self.queued)
+        age = max(0.0, (datetime.now(UTC) - interaction.created_at).total_seconds())
+        now = asyncio.get_running_loop().time()
+        return Requester(interaction.user.id, interaction.guild_id, now + INTERACTION_WINDOW - WINDOW_MARGIN - age,
+                         self.queued, arrived_at=now - age)
 
     async def send_first(self, content: str) -> discord.InteractionMessage:
         """The answer's first message replaces the placeholder (notice or "thinking")."""
@@ -132,7 +133,9 @@ class MessageNotice(WaitNotice):
 
     def requester(self) -> Requester:
         guild_id = self.message.guild.id if self.message.guild is not None else None
-        return Requester(self.message.author.id, guild_id, None, self.queued)
+        age = max(0.0, (datetime.now(UTC) - self.message.created_at).total_seconds())
+        return Requester(self.message.author.id, guild_id, None, self.queued,
+                         arrived_at=asyncio.get_running_loop().time() - age)
 
     async def send_first(self, content: str) -> discord.Message:
         await self.close()

@@ -109,7 +109,9 @@ class Ticket:
         self.arrived_at = arrived_at
         self.barrier = barrier
         self._after = after
-        self._finished = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._finished = loop.create_future()
+        self._arrived_loop = loop.time()  # for the channel's line: older goes first
         self._holds_slot = False
         self._left = False
 
@@ -132,7 +134,8 @@ class Ticket:
                 self._after = set()
                 if not self.barrier:
                     report = (lambda n: on_wait("channel", n)) if on_wait is not None else None
-                    await self._owner._gate(self.scope).acquire(self.member_id, on_position=report)
+                    await self._owner._gate(self.scope).acquire(self.member_id, on_position=report,
+                                                                arrived=self._arrived_loop)
                     self._holds_slot = True
         except BaseException:
             self.leave()

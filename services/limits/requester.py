@@ -13,12 +13,14 @@ QueueCallback = Callable[[str, int], None]
 @dataclass(frozen=True)
 class Requester:
     """`deadline` is event-loop time (Discord's 15-minute interaction window, less a margin); queues
-    and answers are bounded by it so a member is answered, or told why not, while they can still be."""
+    and answers are bounded by it so a member is answered, or told why not, while they can still be.
+    `arrived_at` (loop time) is when the request reached the bot: in a line, older goes first."""
 
     member_id: int
     guild_id: int | None = None
     deadline: float | None = None
     on_queued: QueueCallback | None = None
+    arrived_at: float | None = None
 
     def remaining(self, default: float) -> float:
         """Seconds left before the deadline, at most `default`."""

@@ -284,7 +284,8 @@ class LLMRouter:
         started = asyncio.get_running_loop().time()
         try:
             await gate.acquire(requester.member_id if requester else None, timeout=max(0.0, wait),
-                               on_position=requester.position_callback("the model") if requester else None)
+                               on_position=requester.position_callback("the model") if requester else None,
+                               arrived=requester.arrived_at if requester else None)
         except GateTimeout as exc:
             raise ProviderBusy(service, f"still number {exc.position} in line for one of "
                                         f"{gate.limit} request slots after {exc.waited:.0f} s") from None

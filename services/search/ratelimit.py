@@ -55,7 +55,8 @@ class SearchGate:
         key = requester.member_id if requester is not None else None
         try:
             await self._gate.acquire(key, timeout=max(0.0, wait),
-                                     on_position=requester.position_callback("web search") if requester else None)
+                                     on_position=requester.position_callback("web search") if requester else None,
+                                     arrived=requester.arrived_at if requester else None)
         except GateTimeout as exc:
             raise SearchBusy(self.service, max(1.0, exc.position * max(self.spacing, 1.0))) from None
         try:

@@ -32,7 +32,7 @@ async def test_a_flooding_member_takes_turns_with_everyone_else() -> None:
     # Each newcomer is served within one turn of the flooder, not after its ten requests.
     assert max(served.index(m) for m in ("alice", "bob", "carol")) <= 5, served
     assert [n for n in served if n.startswith("f")] == [f"f{i}" for i in range(10)]  # own order kept
-    assert gate.holders == 0 and gate.waiting == 0 and not gate._members
+    assert gate.holders == 0 and gate.waiting == 0 and not any(m.serving for m in gate._members.values())
 
 
 async def test_fewest_in_service_goes_first() -> None:
@@ -83,7 +83,7 @@ async def test_timeout_says_where_it_stood_and_gives_the_place_up() -> None:
     assert gate.waiting == 0
     release.set()
     await holder
-    assert gate.holders == 0 and not gate._members
+    assert gate.holders == 0 and gate.waiting == 0
 
 
 async def test_cancelled_waiter_leaves_and_a_grant_at_the_same_moment_is_handed_on() -> None:
@@ -118,3 +118,38 @@ async def test_spacing_and_penalty() -> None:
     began = loop.time()
     async with gate.slot():
         assert loop.time() - began >= 0.25
+
+
+async def test_among_equals_the_request_that_reached_the_bot_first_goes_first() -> None:
+    gate, log = FairGate("g", 1), []
+    release = asyncio.Event()
+    holder = asyncio.create_task(hold(gate, "x", log, "x", release))
+    await asyncio.sleep(0)
+    now = asyncio.get_running_loop().time()
+
+    async def wait(key: str, arrived: float) -> None:
+        async with gate.slot(key, arrived=arrived):
+            log.append(key)
+
+    newer = asyncio.create_task(wait("newer", now))
+    await asyncio.sleep(0)
+    older = asyncio.create_task(wait("older", now - 5))  # e.g. it waited for its member's previous prompt
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, newer, older), 1)
+    assert log == ["x", "older", "newer"]
+
+
+async def test_a_flood_is_spread_one_share_apart() -> None:
+    gate = FairGate("g", 2)
+    assert gate.share == 0.5  # one second per request (a first guess) over two slots
+    release = asyncio.Event()
+    log: list[str] = []
+    busy = [asyncio.create_task(hold(gate, "x", log, f"x{i}", release)) for i in range(2)]
+    await asyncio.sleep(0)
+    flood = [asyncio.create_task(hold(gate, "f", log, f"f{i}", release)) for i in range(6)]
+    await asyncio.sleep(0)
+    stamps = [w.stamp for w in gate._members["f"].waiting]
+    assert all(abs(b - a - 0.5) < 1e-6 for a, b in itertools.pairwise(stamps))
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*busy, *flood), 2)
