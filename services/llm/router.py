@@ -50,6 +50,7 @@ from services.llm.errors import (
     StreamBroken,
     StreamTimeout,
 )
+from services.llm.probing import probe_provider
 from services.llm.routing import ChatResult, ProviderSwitch, RouterConfig, RouterEvent, Run, Target
 from services.llm.usage import UsageRecord, UsageStore
 from services.resilience import CircuitBreaker, CircuitOpen, is_service_fault
@@ -333,27 +334,8 @@ class LLMRouter:
         return results
 
     async def _probe_one(self, name: str, models: list[str]) -> ServiceHealth:
-        provider, breaker = self.providers[name], self.breakers[name]
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            missing = await provider.probe(models, timeout=self.config.probe_timeout)
-        except ServiceError as exc:
-            await breaker.record_failure(exc, latency_ms=(loop.time() - started) * 1000,
-                                         trip=isinstance(exc, (AuthFailed, OutOfCredit)))
-            health = await self._health.get(provider.service)
-            assert health is not None
-            return health
-        latency = (loop.time() - started) * 1000
-        if not missing:  # reachable, key accepted, models there: the circuit closes at once
-            await breaker.record_success(latency, detail=f"models ok: {', '.join(models)}")
-            health = await self._health.get(provider.service)
-            assert health is not None
-            return health
-        detail = f"model not on the server: {', '.join(missing)}"
-        if name == "ollama":
-            detail += f" (run: ollama pull {missing[0]})"
-        return await breaker.record_probe(latency, detail=detail, degraded=True)
+        return await probe_provider(self.providers[name], self.breakers[name], models, health=self._health,
+                                    timeout=self.config.probe_timeout)
 
     async def list_models(self, provider: str) -> list[str]:
         if provider not in self.providers:

@@ -259,3 +259,29 @@ async def test_searches_queue_with_their_place_shown_and_identical_ones_are_made
 
     health = await (await emulator.invoke(emulator.member("alice"), general, "health")).wait_done(timeout=10)
     assert "**search:web (searxng)**" in health.embeds[0]["description"]
+
+
+async def test_one_rate_limit_is_shared_by_every_costly_command(bot_factory, emulator: DiscordEmulator,
+                                                                  llm: FakeLLMServer, search: FakeSearchServers) -> None:
+    await bot_factory(extensions=["cogs.chat", "cogs.search", "cogs.reminders"],
+                      **chat_env(llm, member_rate_burst=4, member_rate_per_minute=1, web_search_enabled=True,
+                                 web_search_engine="searxng", urban_nsfw_only=False, **search.settings_env()))
+    llm.responder = token_echo(seconds=0)
+    general, carol = emulator.channel("general"), emulator.member("carol")
+    search.add_wiki_page("Moon", "The Moon orbits the Earth.")
+    spent = [("chat", {"prompt": "one tok1"}), ("search", {"query": "moon"}), ("wiki", {"query": "Moon"}),
+             ("urban", {"term": "yeet"})]
+    for command, options in spent:  # the burst of four, one of each kind
+        done = await (await emulator.invoke(carol, general, command, **options)).wait_done(timeout=10)
+        assert "Slow down" not in done.text, (command, done.text)
+    for command, options in [("ask", {"question": "why tok2"}), ("wiki", {"query": "Moon"})]:
+        refused = await (await emulator.invoke(carol, general, command, **options)).wait_done(timeout=10)
+        assert refused.ephemeral and refused.text.startswith("Slow down: you can ask again in "), refused.text
+    await emulator.send_message(carol, general, "and a mention tok3", mentions_bot=True)
+    told = await emulator.wait_for_message(general, lambda m: m.content.startswith("Slow down"), timeout=10)
+    assert told.content.startswith("Slow down: you can ask again in ")
+    reminder = await (await emulator.invoke(carol, general, "remind", when="in 1 hour", what="tea")).wait_done(
+        timeout=10)
+    assert "tea" in reminder.text  # a reminder costs nothing upstream: not limited
+    other = await (await emulator.invoke(emulator.member("dave"), general, "wiki", query="Moon")).wait_done(timeout=10)
+    assert other.embeds  # the limit is per member
