@@ -275,7 +275,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> int:
                                    for s in stats])
     row("ack p50 / p99 (ms)", [f"{s['ack'][0] * 1000:.0f} / {s['ack'][1] * 1000:.0f}" for s in stats])
     for kind in MIX:
-        cells = [f"{s[kind][0]:.2f} / {s[kind][1]:.2f} s ({s[kind][2]} queued)" for s in stats]
+        cells = [f"{s[kind][0]:.2f} / {s[kind][1]:.2f} s ({s[kind][2]} queued"
+                 + (f", {s[kind][3]} not answered)" if s[kind][3] else ")") for s in stats]
         ratio = stats[1][kind][1] / stats[0][kind][1] if len(stats) == 2 and stats[0][kind][1] else None
         row(f"{kind} answer p50 / p99", cells, ratio)
     for name, key in (("wait for model p50/p99/max", "wait_model"), ("wait for search p50/p99/max", "wait_search")):
