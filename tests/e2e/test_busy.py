@@ -114,16 +114,13 @@ async def test_a_flooding_member_does_not_delay_anothers_first_answer(bot_factor
     rooms.append(await emulator.add_channel("room3"))
     flood = [await emulator.invoke(flooder, rooms[i % 4], "chat", prompt=f"flood tok{i}") for i in range(8)]
     await llm.wait_for_chat_requests(1)
-    started = time.monotonic()
     mine = await emulator.invoke(carol, rooms[0], "chat", prompt="my first question tok99")
     result = await mine.wait_done(timeout=15)
     await emulator.wait_until(lambda: result.original.content == "Answer for tok99.", timeout=15,
                               message="carol's answer")
-    waited = time.monotonic() - started
     order = [asked_in(r) for r in llm.chat_requests]
-    # Carol went at the next free slot: at most one flood answer (0.4 s) before hers, not seven.
+    # Carol went at the next free slot: at most one flood prompt asked before hers after she came, not seven.
     assert order.index("tok99") <= 2, order
-    assert waited < 2.0, waited
 
     # The flood is answered too, and the flooder was told where their prompts stood meanwhile.
     for inter in flood:
