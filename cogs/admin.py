@@ -149,7 +149,7 @@ class Admin(commands.Cog):
                 self._last_refresh = time.monotonic()
                 log.info("/health refresh by %s (%s)", interaction.user, interaction.user.id)
                 await self.monitor.run_once()
-        await reply(interaction, note, embed=await self.health_embed(), ephemeral=True)
+        await reply(interaction, note, embed=await self.health_embed(interaction.guild_id), ephemeral=True)
 
     def _refresh_wait(self) -> float:
         """Seconds until the next refresh:true may probe (HEALTH_REFRESH_COOLDOWN after the last one)."""
@@ -157,7 +157,7 @@ class Admin(commands.Cog):
             return 0.0
         return max(0.0, self._last_refresh + self.bot.settings.health_refresh_cooldown - time.monotonic())
 
-    async def health_embed(self) -> discord.Embed:
+    async def health_embed(self, guild_id: int | None = None) -> discord.Embed:
         services = self.bot.services
         stored = {h.service: h for h in await services.health.all()}
         for name in self.monitor.services:  # never probed yet: still listed
@@ -170,7 +170,9 @@ class Admin(commands.Cog):
             uptime_s=now - self.started_at,
             gateway_ms=latency * 1000 if self._connected.is_set() and math.isfinite(latency) else None,
             database_bytes=await services.db.size_bytes(), interval=self.monitor.interval,
-            last_round_at=self.monitor.last_round_at, secrets=self.bot.settings.secrets()))
+            last_round_at=self.monitor.last_round_at, secrets=self.bot.settings.secrets(),
+            quotas=await services.limits.quotas.summary(guild_id),
+            labels={services.search.web.service: f"{services.search.web.service} ({services.search.web.engine})"}))
 
     @app_commands.command(name="cache-clear", description="Empty the cache, or one namespace of it")
     @app_commands.describe(namespace="Only this namespace (e.g. search:web); empty = everything")

@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot import Bot
 from discord_ui.errors import describe_failure
 from discord_ui.escape import inert
+from discord_ui.notice import InteractionNotice
 from discord_ui.permissions import answers_publicly
 from discord_ui.stream import StreamingReply, stream_answer
 from discord_ui.ui import NO_MENTIONS, OwnerPager, reply
@@ -114,23 +115,29 @@ class Search(commands.Cog):
         self.search = bot.services.search
         self.max_chars = bot.settings.search_max_query_chars
         self.system_prompt = bot.services.system_prompt
+        self.limits = bot.services.limits
 
-    async def _clean(self, interaction: discord.Interaction, text: str) -> str | None:
+    async def _accept(self, interaction: discord.Interaction, text: str, *, model: bool = False) -> str | None:
+        """The cleaned query, or None once the member was told why not (bad query, their rate or quota)."""
         try:
-            return clean_query(text, self.max_chars)
+            cleaned = clean_query(text, self.max_chars)
         except InvalidQuery as exc:
             await reply(interaction, str(exc), ephemeral=True)
             return None
+        if (refusal := await self.limits.admit(interaction.user.id, interaction.guild_id, model=model)) is not None:
+            await reply(interaction, refusal, ephemeral=True)
+            return None
+        return cleaned
 
     @app_commands.command(name="search", description="Search the web")
     @app_commands.describe(query="What to search for")
     async def web(self, interaction: discord.Interaction, query: str) -> None:
-        if (text := await self._clean(interaction, query)) is None:
+        if (text := await self._accept(interaction, query)) is None:
             return
         private = not answers_publicly(interaction)
         await interaction.response.defer(thinking=True, ephemeral=private)
         try:
-            results = await self.search.web.search(text)
+            results = await self.search.web.search(text, requester=InteractionNotice(interaction).requester())
         except ServiceError as exc:
             await reply(interaction, describe_failure(exc, "Web search"), ephemeral=private)
             return
@@ -142,7 +149,7 @@ class Search(commands.Cog):
     @app_commands.command(name="wiki", description="Look something up on Wikipedia")
     @app_commands.describe(query="Article title or search words")
     async def wiki(self, interaction: discord.Interaction, query: str) -> None:
-        if (text := await self._clean(interaction, query)) is None:
+        if (text := await self._accept(interaction, query)) is None:
             return
         private = not answers_publicly(interaction)
         await interaction.response.defer(thinking=True, ephemeral=private)
@@ -164,7 +171,7 @@ class Search(commands.Cog):
             await reply(interaction, "Urban Dictionary is often adult content, so /urban works only in "
                                      "age-restricted (NSFW) channels and in DMs.", ephemeral=True)
             return
-        if (text := await self._clean(interaction, term)) is None:
+        if (text := await self._accept(interaction, term)) is None:
             return
         private = not answers_publicly(interaction)
         await interaction.response.defer(thinking=True, ephemeral=private)
@@ -190,19 +197,25 @@ class Search(commands.Cog):
             await reply(interaction, "Direct messages are switched off on this bot; use /ask in a server.",
                         ephemeral=True)
             return
-        if (text := await self._clean(interaction, question)) is None:
+        if (text := await self._accept(interaction, question, model=True)) is None:
             return
         private = not answers_publicly(interaction)
         await interaction.response.defer(thinking=True, ephemeral=private)
-        context = await gather_context(self.search, text)
+        notice = InteractionNotice(interaction, ephemeral=private)
+        requester = notice.requester()
+        context = await gather_context(self.search, text, requester=requester)
         messages = context.messages(self.system_prompt, interaction.user.display_name)
 
         async def send(content: str) -> discord.WebhookMessage:
             return await interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS, ephemeral=private,
                                                    suppress_embeds=True)  # its sources are links: no previews
 
-        stream = StreamingReply(send, send, interval=self.bot.settings.chat_stream_edit_interval)
-        await stream_answer(self.bot.services.llm.stream(messages), stream, footer=context.footer())
+        stream = StreamingReply(notice.send_first, send, interval=self.bot.settings.chat_stream_edit_interval)
+        try:
+            await stream_answer(self.bot.services.llm.stream(messages, requester=requester), stream,
+                                footer=context.footer())
+        finally:
+            await notice.close()
 
 
 async def setup(bot: Bot) -> None:

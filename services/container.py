@@ -14,10 +14,12 @@ from config.settings import Settings
 from services.chat.attachments import AttachmentReader
 from services.chat.context import ContextBuilder, load_system_prompt
 from services.chat.memory import ConversationStore
+from services.chat.ordering import ConversationOrder
 from services.chat.profiles import ChatProfileStore
 from services.chat.turn import ChatTurns
 from services.health.history import HealthHistory
 from services.health.monitor import HealthMonitor, log_state_changes
+from services.limits import MemberBuckets, MemberLimits, QuotaStore, TokenQuotas
 from services.llm import LLMRouter, UsageStore, build_router
 from services.llm.capabilities import ModelCapabilities
 from services.llm.factory import build_chain
@@ -48,6 +50,7 @@ class Services:
     db: Database
     cache: Cache = field(init=False)
     health: HealthStore = field(init=False)
+    limits: MemberLimits = field(init=False)  # the per-member rate limit and daily token quotas
     llm: LLMRouter = field(init=False)
     search: SearchServices = field(init=False)
     reminders: ReminderService = field(init=False)
@@ -57,6 +60,7 @@ class Services:
     rvc: VoiceConverter | None = field(init=False)
     system_prompt: str = field(init=False)  # CHAT_SYSTEM_PROMPT, or its file's text
     conversations: ConversationStore = field(init=False)
+    chat_order: ConversationOrder = field(init=False)  # which prompts of a channel may be answered now
     chat_context: ContextBuilder = field(init=False)  # /chat, mentions
     voice_context: ContextBuilder = field(init=False)  # the same, with the spoken-answer suffix
     voice_settings: VoiceSettingsStore = field(init=False)
@@ -74,13 +78,18 @@ class Services:
         s = self.settings
         self.cache = Cache(self.db, max_entries=s.api_cache_max_size)
         self.health = HealthStore(self.db)
-        self.llm = build_router(s, self.session, health=self.health, usage=UsageStore(self.db), cache=self.cache)
+        per_minute, burst = s.member_rate()
+        self.limits = MemberLimits(MemberBuckets(per_minute, burst), TokenQuotas(
+            QuotaStore(self.db), member_limit=s.member_daily_tokens, server_limit=s.server_daily_tokens))
+        self.llm = build_router(s, self.session, health=self.health, usage=UsageStore(self.db), cache=self.cache,
+                                quotas=self.limits.quotas)
         self.search = build_search(s, self.session, self.cache, self.health)
         self.reminders = ReminderService.from_settings(self.db, s)
         self.speech = build_speech(s, self.session, self.health)
         self.tts, self.stt, self.rvc = self.speech.tts, self.speech.stt, self.speech.rvc
         self.system_prompt = load_system_prompt(s.chat_system_prompt, s.chat_system_prompt_file)
         self.conversations = ConversationStore(self.db)
+        self.chat_order = ConversationOrder(s.chat_channel_concurrency)
         self.chat_context = ContextBuilder(self.conversations, self.system_prompt, s.chat_context_tokens)
         self.voice_context = self.chat_context.for_voice()
         self.voice_settings = VoiceSettingsStore(self.db, GuildVoiceSettings(
@@ -118,6 +127,9 @@ class Services:
                                                      if c is not None and c.guard.breaker is not None)]
         metrics.watch_cache(lambda: (self.cache.hits, self.cache.misses))
         metrics.watch_circuits(lambda: {b.service: b.state for b in breakers})
+        for name, gate in self.llm.gates.items():
+            metrics.watch_queue(f"llm:{name}", lambda gate=gate: gate.waiting)
+        metrics.watch_queue(self.search.web.service, lambda: self.search.web.limiter.waiting)
 
         async def status(old: object, new: ServiceHealth) -> None:
             metrics.service(new.service, new.status)

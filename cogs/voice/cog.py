@@ -127,6 +127,9 @@ class Voice(commands.Cog):
             await reply(interaction, f"Only someone in **{session.vc.channel.name}** with me (or with Move Members) "
                                      "can make me speak there.", ephemeral=True)
             return
+        if (refusal := await self.bot.services.limits.admit(interaction.user.id, interaction.guild.id)) is not None:
+            await reply(interaction, refusal, ephemeral=True)
+            return
         await interaction.response.defer(thinking=True, ephemeral=True)
         log.info("/say by %s (%d) in guild %d: %r", member, member.id, interaction.guild.id, text[:200])
         # Everyone in the call can see who made the bot say it (named, not pinged).
@@ -255,7 +258,7 @@ class Voice(commands.Cog):
         def conversation(queue: PcmQueue, output: GuildVoiceSession) -> VoiceConversation:
             return VoiceConversation(llm=services.llm, tts=services.tts, stt=services.stt, rvc=services.rvc,
                                      context=services.voice_context, queue=queue, output=output,
-                                     max_tokens=s.llm_max_tokens)
+                                     max_tokens=s.llm_max_tokens, limits=services.limits, guild_id=guild.id)
 
         def consent(session: GuildVoiceSession) -> Consent:
             return Consent(session, self.optouts, speaks=services.tts is not None, listening=lambda: session.listening)

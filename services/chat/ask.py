@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from services.errors import ServiceError
+from services.limits.requester import Requester
 from services.llm import Message
 from services.search import SearchServices, WebResult, WikiSummary
 
@@ -59,9 +60,10 @@ class AskContext:
         return "\n".join(lines)
 
 
-async def gather_context(search: SearchServices, question: str) -> AskContext:
-    """Web and Wikipedia at the same time; each may fail on its own."""
-    web, wiki = await asyncio.gather(_web(search, question), _wiki(search, question))
+async def gather_context(search: SearchServices, question: str, *, requester: Requester | None = None) -> AskContext:
+    """Web and Wikipedia at the same time; each may fail on its own. The web search waits in line for
+    `requester` like /search does."""
+    web, wiki = await asyncio.gather(_web(search, question, requester), _wiki(search, question))
     results, failures = [], []
     for name, outcome in (("Web search", web), ("Wikipedia", wiki)):
         if isinstance(outcome, ServiceError):
@@ -78,11 +80,12 @@ async def gather_context(search: SearchServices, question: str) -> AskContext:
     return AskContext(question, tuple(sources), tuple(failures))
 
 
-async def _web(search: SearchServices, question: str) -> list[tuple[str, str, str]] | ServiceError:
+async def _web(search: SearchServices, question: str,
+               requester: Requester | None) -> list[tuple[str, str, str]] | ServiceError:
     if not search.web.enabled:
         return []
     try:
-        results: list[WebResult] = await search.web.search(question)
+        results: list[WebResult] = await search.web.search(question, requester=requester)
     except ServiceError as exc:
         log.warning("/ask web search failed: %s", exc)
         return exc

@@ -33,9 +33,10 @@ class Prompt:
     author_name: str
     author_id: int
     sources: tuple[MessageRef, ...] = ()  # the Discord message(s) it came from: the member's, a transcript
+    arrived_at: float | None = None  # its place in memory (services/chat/ordering.py); None: when stored
 
     def to_turn(self) -> Turn:
-        return Turn("user", self.content, self.author_name, self.author_id)
+        return Turn("user", self.content, self.author_name, self.author_id, arrived_at=self.arrived_at)
 
 
 @dataclass(frozen=True)

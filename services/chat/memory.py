@@ -29,6 +29,7 @@ class Turn:
     status: str = "complete"   # "interrupted" when an answer was cut off (barge-in, shutdown)
     id: int | None = None
     created_at: float = 0.0
+    arrived_at: float | None = None  # when its prompt arrived (memory order); None: now
 
     def to_message(self) -> Message:
         """As the model sees it: user turns carry their speaker's name."""
@@ -64,13 +65,9 @@ class ConversationStore:
         self._clock = clock
 
     async def add(self, scope_id: int, turn: Turn, *, kind: Kind = "chat", exchange_id: int | None = None) -> int:
+        now = self._clock()
         async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                "INSERT INTO conversation_turns (scope_id, kind, role, author_id, author_name, content, created_at, "
-                "status, exchange_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (scope_id, kind, turn.role, turn.author_id, turn.author_name, turn.content, self._clock(), turn.status,
-                 exchange_id),
-            )
+            cursor = await tx.execute(_INSERT, _row(scope_id, kind, turn, now, exchange_id))
             return int(cursor.lastrowid or 0)
 
     async def add_exchange(self, scope_id: int, prompt: Turn, answer: Turn | None = None, *, kind: Kind = "chat",
@@ -79,18 +76,12 @@ class ConversationStore:
         transaction; returns the exchange id (the prompt turn's id) for `add_answer` and `link`."""
         now = self._clock()
         async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                "INSERT INTO conversation_turns (scope_id, kind, role, author_id, author_name, content, created_at, "
-                "status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (scope_id, kind, prompt.role, prompt.author_id, prompt.author_name, prompt.content, now, prompt.status))
+            cursor = await tx.execute(_INSERT, _row(scope_id, kind, prompt, now, None))
             exchange_id = int(cursor.lastrowid or 0)
             await tx.execute("UPDATE conversation_turns SET exchange_id = ? WHERE id = ?", (exchange_id, exchange_id))
             if answer is not None:
-                await tx.execute(
-                    "INSERT INTO conversation_turns (scope_id, kind, role, author_id, author_name, content, created_at, "
-                    "status, exchange_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (scope_id, kind, answer.role, answer.author_id, answer.author_name, answer.content, now,
-                     answer.status, exchange_id))
+                arrived = prompt.arrived_at if answer.arrived_at is None else answer.arrived_at
+                await tx.execute(_INSERT, _row(scope_id, kind, answer, now, exchange_id, arrived))
             await tx.executemany(_LINK, _link_rows(exchange_id, messages, now))
         return exchange_id
 
@@ -104,15 +95,17 @@ class ConversationStore:
             await self._db.executemany(_LINK, rows)
 
     async def recent(self, scope_id: int, token_budget: int, *, kind: Kind = "chat", max_turns: int = 200) -> list[Turn]:
-        """The newest turns that fit the budget, oldest first; a turn that doesn't fit stops the walk."""
+        """The newest turns that fit the budget, oldest first (in prompt-arrival order, so exchanges
+        answered concurrently never interleave); a turn that doesn't fit stops the walk."""
         rows = await self._db.fetchall(
-            "SELECT id, role, content, author_name, author_id, status, created_at FROM conversation_turns "
-            "WHERE scope_id = ? AND kind = ? ORDER BY id DESC LIMIT ?", (scope_id, kind, max_turns))
+            "SELECT id, role, content, author_name, author_id, status, created_at, arrived_at FROM conversation_turns "
+            "WHERE scope_id = ? AND kind = ? ORDER BY arrived_at DESC, id DESC LIMIT ?", (scope_id, kind, max_turns))
         turns: list[Turn] = []
         used = 0
         for row in rows:
             turn = Turn(role=row["role"], content=row["content"], author_name=row["author_name"],
-                        author_id=row["author_id"], status=row["status"], id=row["id"], created_at=row["created_at"])
+                        author_id=row["author_id"], status=row["status"], id=row["id"], created_at=row["created_at"],
+                        arrived_at=row["arrived_at"])
             if used + turn.tokens > token_budget:
                 break
             used += turn.tokens
@@ -185,6 +178,17 @@ async def _erase_exchanges(tx: Any, exchanges: Sequence[int]) -> int:
         removed += cursor.rowcount
         await tx.execute(f"DELETE FROM conversation_messages WHERE exchange_id IN ({_marks(batch)})", batch)
     return removed
+
+
+_INSERT = ("INSERT INTO conversation_turns (scope_id, kind, role, author_id, author_name, content, created_at, "
+           "status, exchange_id, arrived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _row(scope_id: int, kind: Kind, turn: Turn, now: float, exchange_id: int | None,
+         arrived_at: float | None = None) -> tuple[object, ...]:
+    arrived = arrived_at if arrived_at is not None else turn.arrived_at
+    return (scope_id, kind, turn.role, turn.author_id, turn.author_name, turn.content, now, turn.status, exchange_id,
+            now if arrived is None else arrived)
 
 
 _LINK = ("INSERT INTO conversation_messages (message_id, channel_id, exchange_id, transcript_of, created_at) "

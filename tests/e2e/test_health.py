@@ -14,7 +14,7 @@ from config.settings import LLM_PROVIDERS
 from devtools.discord_emulator import DiscordEmulator
 from devtools.fakes.speech_servers import FakeKokoro, Fault
 
-SERVICES = [*(f"llm:{p}" for p in LLM_PROVIDERS), "tts:kokoro", "stt:whisper", "rvc", "search:web",
+SERVICES = [*(f"llm:{p}" for p in LLM_PROVIDERS), "tts:kokoro", "stt:whisper", "rvc", "search:web (duckduckgo)",
             "search:wikipedia", "search:urban", "database", "discord:gateway"]
 RVC_KEY = "plain-rvc-key-7d41"  # a configured secret with no key-like shape
 
@@ -74,7 +74,8 @@ async def test_admin_sees_every_service_member_is_refused_owner_is_not(bot_facto
     assert "healthy" in line_of(embed, "database") and "healthy" in line_of(embed, "discord:gateway")
     assert "disabled" in line_of(embed, "stt:whisper") and "WHISPER\\_API\\_URL is empty" in line_of(embed, "stt:whisper")
     assert "cannot connect" in embed["description"]  # Ollama and the search APIs are on a closed port
-    assert {f["name"] for f in embed["fields"]} == {"Cache", "LLM usage today (UTC)", "Gateway", "Uptime", "Database"}
+    assert {f["name"] for f in embed["fields"]} == {"Cache", "LLM usage today (UTC)", "Token quotas today (UTC)",
+                                                    "Gateway", "Uptime", "Database"}
     assert next(f for f in embed["fields"] if f["name"] == "Gateway")["value"].endswith(" ms")
 
     inter = await emulator.invoke(carol, emulator.channel("general"), "health", force=True)

@@ -19,6 +19,7 @@ from devtools.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, Fault
 from devtools.testenv import CLOSED_PORT_URL, bot_test_env
 from services.chat.context import ContextBuilder
 from services.chat.memory import ConversationStore, MessageRef, Turn
+from services.limits import MemberBuckets, MemberLimits, QuotaStore, TokenQuotas
 from services.llm import UsageStore, build_router
 from services.speech import build_speech
 from services.storage import Database, HealthStore
@@ -72,14 +73,15 @@ async def make(tmp_path: Path, servers):  # type: ignore[no-untyped-def]
     session = aiohttp.ClientSession()
     made: list[Player] = []
 
-    def build(*, tts_url: str | None = None, stt_url: str | None = None,
-              rvc_url: str = "") -> tuple[VoiceConversation, Player]:
+    def build(*, tts_url: str | None = None, stt_url: str | None = None, rvc_url: str = "",
+              limits: MemberLimits | None = None) -> tuple[VoiceConversation, Player]:
         env = {**bot_test_env(tmp_path / "c.db"), "OLLAMA_HOST": llm_server.url, "OLLAMA_MODEL": "llama3.2:latest",
                "KOKORO_API_URL": tts_url or kokoro.url, "WHISPER_API_URL": stt_url or whisper.url,
                "RVC_API_URL": rvc_url, "RVC_MODEL": "alice"}
         settings = load_settings(env, require_token=False)
         health = HealthStore(db)
-        router = build_router(settings, session, health=health, usage=UsageStore(db))
+        router = build_router(settings, session, health=health, usage=UsageStore(db),
+                              quotas=limits.quotas if limits is not None else None)
         speech = build_speech(settings, session, None)
         player = Player(llm=llm_server)
         queue = PcmQueue(asyncio.get_running_loop())
@@ -87,7 +89,7 @@ async def make(tmp_path: Path, servers):  # type: ignore[no-untyped-def]
         made.append(player)
         context = ContextBuilder(ConversationStore(db), "Be brief.", 3000).for_voice()
         return VoiceConversation(llm=router, tts=speech.tts, stt=speech.stt, rvc=speech.rvc, context=context,
-                                 queue=queue, output=player), player
+                                 queue=queue, output=player, limits=limits, guild_id=7), player
 
     yield build
     for player in made:
@@ -249,3 +251,29 @@ async def test_history_is_built_like_chat_a_leading_answer_is_dropped(make, serv
     sent = llm.chat_requests[0].json["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     assert sent[1]["content"] == "bob: Earlier question"
+
+
+async def test_voice_turns_share_the_members_rate_limit_and_quota(make, servers, tmp_path: Path) -> None:
+    llm, _, whisper = servers
+    db = await Database.open(tmp_path / "limits.db")
+    limits = MemberLimits(MemberBuckets(per_minute=1, burst=2),
+                          TokenQuotas(QuotaStore(db), member_limit=30, server_limit=0))
+    conversation, player = make(limits=limits)
+    llm.queue(Reply(text="Paris.", usage=(20, 15)))
+    first = await conversation.hear(utterance(), ALICE, SCOPE, GS)
+    assert first.status == "complete"
+    # 35 tokens used of 30: the next turn is refused before transcribing, and said once in text.
+    for _ in range(2):
+        refused = await conversation.hear(utterance(), ALICE, SCOPE, GS)
+        assert refused.status == "ignored"
+    assert len(llm.chat_requests) == 1 and len(whisper.requests) == 1
+    [told] = [p for p in player.posts if "tokens for today" in p]  # once, not for every utterance
+    assert told.startswith("🎙️ **alice:** You have used your 30 tokens for today; resets at 00:00 UTC")
+    # Another speaker has their own share, and the rate limit applies to everyone's turns alike.
+    bob = Speaker(2, "bob")
+    llm.queue(Reply(text="Yes.", usage=(1, 1)), Reply(text="Again.", usage=(1, 1)))
+    assert (await conversation.hear(utterance(), bob, SCOPE, GS)).status == "complete"
+    assert (await conversation.hear(utterance(), bob, SCOPE, GS)).status == "complete"
+    assert (await conversation.hear(utterance(), bob, SCOPE, GS)).status == "ignored"
+    assert any(p.startswith("🎙️ **bob:** Slow down: you can ask again in") for p in player.posts)
+    await db.close()
