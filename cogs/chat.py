@@ -24,10 +24,14 @@ from discord_ui.notice import InteractionNotice, MessageNotice
 from discord_ui.permissions import answers_publicly
 from discord_ui.prune import pruning_loop
 from discord_ui.stream import StreamingReply, stream_answer
+from discord_ui.turns import TurnView
 from discord_ui.ui import NO_MENTIONS, reply
+from services.chat.attachments import AttachmentRef
 from services.chat.context import Prompt
 from services.chat.memory import MessageRef
 from services.chat.ordering import Ticket
+from services.chat.turn import TurnRequest
+from services.limits import LimitReached
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,18 @@ def _shown(stream: StreamingReply) -> list[MessageRef]:
     return [MessageRef(m.channel.id, m.id) for m in stream.messages if isinstance(m, discord.Message)]
 
 
+def channel_ids(channel: object, channel_id: int | None) -> tuple[int, ...]:
+    """This channel, then its parent for a thread: where a persona or model may be set."""
+    parent = getattr(channel, "parent_id", None)
+    return tuple(c for c in (channel_id, parent) if c is not None)
+
+
+def refs(attachments: list[discord.Attachment]) -> list[AttachmentRef]:
+    """Discord's attachments as the services see them (no discord types below the cog)."""
+    return [AttachmentRef(a.filename, a.url, a.size, a.content_type, voice_message=a.is_voice_message(),
+                          duration=a.duration) for a in attachments]
+
+
 def scope_of(channel_id: int) -> int:
     """Memory scope: the channel id, which is the thread's id in threads and the DM channel's in DMs."""
     return channel_id
@@ -52,7 +68,6 @@ class Chat(commands.Cog):
         settings = bot.settings
         self.settings = settings
         self.store = bot.services.conversations
-        self.context = bot.services.chat_context
         self.order = bot.services.chat_order
         self.limits = bot.services.limits
         self.answering: set[asyncio.Task[object]] = set()
@@ -82,39 +97,47 @@ class Chat(commands.Cog):
             return f"That prompt is too long ({len(text)} characters; the limit is {limit})."
         return None
 
-    async def _answer(self, scope: int, ticket: Ticket, prompt: Prompt, stream: StreamingReply,
-                      notice: InteractionNotice | MessageNotice, *, private: bool = False) -> None:
-        """Wait for the ticket's turn, build the context, stream the answer; the exchange is remembered
-        (also when cut off) before its final text is shown and before the member's next prompt starts,
-        with the messages it came from and was shown in. A private (ephemeral) answer neither reads nor
-        joins the channel's memory."""
+    async def _answer(self, request: TurnRequest, ticket: Ticket, stream: StreamingReply,
+                      notice: InteractionNotice | MessageNotice) -> None:
+        """Wait for the ticket's turn, prepare the turn (persona, model chain, attachments, memory), stream
+        the answer with its tools; the exchange is remembered (also when cut off) before its final text is
+        shown and before the member's next prompt starts, with the messages it came from and was shown in.
+        A private (ephemeral) answer neither reads nor joins the channel's memory."""
         requester = notice.requester()
+        turns = self.bot.services.chat_turns
         try:
             try:
                 await ticket.enter(timeout=requester.remaining(self.settings.queue_max_wait), on_wait=notice.queued)
             except TimeoutError:
                 await stream.finish(TOO_LATE)
                 return
-            messages = await self.context.build(scope, prompt, history=not private)
+            if request.attachments:
+                stream.status("-# 📎 Reading your attachments…")
+            turn = await turns.prepare(request)
+            view = TurnView(self.settings.chat_reasoning, turn.notices)
             exchange: int | None = None
             remembered = False
 
             async def remember(text: str, status: str) -> None:
                 nonlocal remembered, exchange
                 remembered = True
-                if not private:
-                    exchange = await self.context.remember(scope, prompt, text, status, shown_in=_shown(stream))
+                exchange = await turns.remember(turn, None, partial=text, status=status, shown_in=_shown(stream))
                 ticket.leave()  # the model is done and memory written: the next prompt may go while this shows
 
+            async def admit_round(_round: int) -> None:  # a tool round is one more costly request
+                if (refusal := await self.limits.admit(requester.member_id, requester.guild_id, model=True)):
+                    raise LimitReached(refusal)
+
             try:
-                await stream_answer(self.bot.services.llm.stream(messages, requester=requester), stream,
-                                    remember=remember)
+                await stream_answer(view.events(turns.answer(turn, admit_round=admit_round, requester=requester),
+                                                stream), stream, footer=view.footer, remember=remember)
             except asyncio.CancelledError:
-                if not remembered and not private:
-                    await self.context.remember(scope, prompt, stream.text, "interrupted", shown_in=_shown(stream))
+                if not remembered:
+                    await turns.remember(turn, None, partial=stream.text, status="interrupted",
+                                         shown_in=_shown(stream))
                 raise
             if exchange is not None:  # messages the final text (continuations, a note) added after it was stored
-                await self.context.link(exchange, _shown(stream))
+                await turns.link(exchange, _shown(stream))
         finally:
             ticket.leave()
             await notice.close()
@@ -136,8 +159,10 @@ class Chat(commands.Cog):
     # --- /chat and /reset ------------------------------------------------------------------------
 
     @app_commands.command(name="chat", description="Talk with the bot's language model")
-    @app_commands.describe(prompt="What you want to say")
-    async def chat(self, interaction: discord.Interaction, prompt: str) -> None:
+    @app_commands.describe(prompt="What you want to say",
+                           attachment="An image, a text or code file, or a voice message for the model")
+    async def chat(self, interaction: discord.Interaction, prompt: str,
+                   attachment: discord.Attachment | None = None) -> None:
         if interaction.guild is None and not self.settings.chat_allow_dms:
             await reply(interaction, DMS_OFF, ephemeral=True)
             return
@@ -166,8 +191,10 @@ class Chat(commands.Cog):
         stream = StreamingReply(self._linked(ticket, notice.send_first), self._linked(ticket, send),
                                 interval=self.settings.chat_stream_edit_interval)
         user = interaction.user
-        await self._answer(scope, ticket, Prompt(prompt, user.display_name, user.id, arrived_at=ticket.arrived_at),
-                           stream, notice, private=private)
+        request = TurnRequest(scope, Prompt(prompt, user.display_name, user.id, arrived_at=ticket.arrived_at),
+                              interaction.guild_id, channel_ids(interaction.channel, interaction.channel_id),
+                              refs([attachment] if attachment else []), history=not private)
+        await self._answer(request, ticket, stream, notice)
 
     @app_commands.command(name="reset", description="Make the bot forget this channel's conversation")
     async def reset(self, interaction: discord.Interaction) -> None:
@@ -200,9 +227,10 @@ class Chat(commands.Cog):
         if not await self._addressed(message):
             return
         text = self._prompt_text(message)
-        if not text and self.bot.user not in message.mentions:
-            return  # an attachment-only message in a chat channel or DM: nothing to answer
-        if (refusal := self._refusal(text)) is not None:
+        attached = refs([*message.attachments, *await self._replied_attachments(message)])
+        if not text and not attached and self.bot.user not in message.mentions:
+            return  # an empty message in a chat channel or DM: nothing to answer
+        if (refusal := self._refusal(text or ("(attachment)" if attached else ""))) is not None:
             await message.reply(refusal, mention_author=False, allowed_mentions=NO_MENTIONS)
             return
         scope = scope_of(message.channel.id)
@@ -237,13 +265,24 @@ class Chat(commands.Cog):
                                 interval=self.settings.chat_stream_edit_interval)
         source = (MessageRef(message.channel.id, message.id),)  # deleting it erases the exchange
         prompt = Prompt(text, message.author.display_name, message.author.id, source, arrived_at=ticket.arrived_at)
+        request = TurnRequest(scope, prompt, message.guild.id if message.guild else None,
+                              channel_ids(message.channel, message.channel.id), attached)
         try:
-            await self._answer(scope, ticket, prompt, stream, notice)
+            await self._answer(request, ticket, stream, notice)
         except discord.HTTPException as exc:  # e.g. no permission to post here: nobody to tell but the log
             log.warning("Could not answer message %s in channel %s: %s", message.id, scope, exc)
         finally:
             if not stopped:
                 await typing.__aexit__(None, None, None)
+
+    async def _replied_attachments(self, message: discord.Message) -> list[discord.Attachment]:
+        """The attachments of the message this one replies to (an image someone posted: "what is this?")."""
+        ref = message.reference
+        if ref is None or ref.message_id is None:
+            return []
+        replied = ref.resolved if isinstance(ref.resolved, discord.Message) \
+            else self.bot._connection._get_message(ref.message_id)
+        return list(replied.attachments) if isinstance(replied, discord.Message) else []
 
     async def _addressed(self, message: discord.Message) -> bool:
         """A DM (when allowed), a mention, a reply to the bot, or any message in a chat channel."""

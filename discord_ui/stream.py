@@ -55,6 +55,7 @@ class StreamingReply:
         self._clock = clock
         self.text = ""  # the answer only; a note from finish() is shown after it but kept apart
         self._note = ""
+        self._status = ""  # a passing line under the text while it streams ("🔧 Searching the web…")
         self.messages: list[Editable] = []
         self._shown: list[str] = []
         self._last_edit: list[float] = []
@@ -68,6 +69,15 @@ class StreamingReply:
         if not delta or self.deleted:
             return
         self.text += delta
+        self._dirty.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._pump(), name="stream-flush")
+
+    def status(self, line: str) -> None:
+        """Show (or with "" clear) a short status line under the text until the answer finishes."""
+        if self.deleted or line == self._status:
+            return
+        self._status = line
         self._dirty.set()
         if self._task is None:
             self._task = asyncio.create_task(self._pump(), name="stream-flush")
@@ -91,7 +101,8 @@ class StreamingReply:
 
     async def _flush(self) -> None:
         async with self._lock:
-            chunks = render_chunks(self.text + self._note, self._limit) or [""]
+            status = ("\n\n" if self.text else "") + self._status if self._status and not self._note else ""
+            chunks = render_chunks(self.text + status + self._note, self._limit) or [""]
             for i, chunk in enumerate(chunks):
                 if i < len(self.messages):
                     if self._shown[i] != chunk:
@@ -132,6 +143,7 @@ class StreamingReply:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        self._status = ""
         if self.deleted:
             return
         if final_text is not None:
@@ -183,8 +195,8 @@ def switch_note(switches: list[ProviderSwitch]) -> str:
 Remember = Callable[[str, str], Awaitable[None]]
 
 
-async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingReply, *, footer: str = "",
-                        remember: Remember | None = None) -> Outcome:
+async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingReply, *,
+                        footer: str | Callable[[], str] = "", remember: Remember | None = None) -> Outcome:
     """Show a router answer as it streams; the one place /chat, mentions and /ask render answers.
 
     Notes (a provider switch, a cut-off, `footer`) follow the answer after a blank line, so the
@@ -194,6 +206,7 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
     """
     switches: list[ProviderSwitch] = []
     result: ChatResult | None = None
+    footer_of = footer if callable(footer) else lambda: footer
     try:
         async with aclosing(events) as stream:
             async for event in stream:
@@ -218,6 +231,7 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
         notes = [switch_note(switches)] if switches else []
         if remember is not None:
             await remember(partial, "failed")
+        footer = footer_of()
         await reply.finish(partial, note="\n".join([*notes, CUT_OFF, *([footer] if footer else [])]))
         return Outcome(partial, "failed")
     except asyncio.CancelledError:
@@ -234,7 +248,7 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
     notes = [switch_note(switches)] if switches else []
     if result.finish_reason == "length" and result.text:
         notes.append(TOO_LONG)
-    if footer:
+    if footer := footer_of():
         notes.append(footer)
     if not result.text:
         notes.insert(0, EMPTY)
