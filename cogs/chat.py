@@ -20,13 +20,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
-from discord_ui.notice import InteractionNotice, MessageNotice
+from discord_ui.notice import InteractionNotice, MessageNotice, ThreadNotice
 from discord_ui.permissions import answers_publicly
 from discord_ui.prune import pruning_loop
 from discord_ui.stream import StreamingReply, stream_answer
-from discord_ui.turns import TurnView
+from discord_ui.turns import TurnView, channel_ids, refs, thread_name
 from discord_ui.ui import NO_MENTIONS, reply
-from services.chat.attachments import AttachmentRef
 from services.chat.context import Prompt
 from services.chat.memory import MessageRef
 from services.chat.ordering import Ticket
@@ -43,18 +42,6 @@ DMS_OFF = "Direct messages are switched off on this bot; use /chat in a server."
 def _shown(stream: StreamingReply) -> list[MessageRef]:
     """The messages an answer was shown in (deleting any of them erases the exchange from memory)."""
     return [MessageRef(m.channel.id, m.id) for m in stream.messages if isinstance(m, discord.Message)]
-
-
-def channel_ids(channel: object, channel_id: int | None) -> tuple[int, ...]:
-    """This channel, then its parent for a thread: where a persona or model may be set."""
-    parent = getattr(channel, "parent_id", None)
-    return tuple(c for c in (channel_id, parent) if c is not None)
-
-
-def refs(attachments: list[discord.Attachment]) -> list[AttachmentRef]:
-    """Discord's attachments as the services see them (no discord types below the cog)."""
-    return [AttachmentRef(a.filename, a.url, a.size, a.content_type, voice_message=a.is_voice_message(),
-                          duration=a.duration) for a in attachments]
 
 
 def scope_of(channel_id: int) -> int:
@@ -227,7 +214,7 @@ class Chat(commands.Cog):
         if not await self._addressed(message):
             return
         text = self._prompt_text(message)
-        attached = refs([*message.attachments, *await self._replied_attachments(message)])
+        attached = refs([*message.attachments, *self._replied_attachments(message)])
         if not text and not attached and self.bot.user not in message.mentions:
             return  # an empty message in a chat channel or DM: nothing to answer
         if (refusal := self._refusal(text or ("(attachment)" if attached else ""))) is not None:
@@ -235,19 +222,33 @@ class Chat(commands.Cog):
             return
         scope = scope_of(message.channel.id)
         replied = message.reference.message_id if message.reference is not None else None
-        ticket = self.order.arrive(scope, message.author.id, message_id=message.id, replies_to=replied)
+        threaded = self._opens_thread(message)  # CHAT_AUTO_THREAD: the answer goes in a new thread
+        ticket = None if threaded else self.order.arrive(scope, message.author.id, message_id=message.id,
+                                                          replies_to=replied)
         try:
             if (refusal := await self.limits.admit(message.author.id, message.guild.id if message.guild else None,
                                                    model=True)) is not None:
-                ticket.leave()
+                if ticket is not None:
+                    ticket.leave()
                 await message.reply(refusal, mention_author=False, allowed_mentions=NO_MENTIONS)
                 return
         except BaseException:
-            ticket.leave()
+            if ticket is not None:
+                ticket.leave()
             raise
-        self._track()
+        channel: discord.abc.MessageableChannel = message.channel
         notice = MessageNotice(message)
-        typing = message.channel.typing()
+        if ticket is None:
+            try:
+                channel = await message.create_thread(name=thread_name(text, message.author.display_name),
+                                                      auto_archive_duration=1440)
+                notice = ThreadNotice(message, channel)
+            except discord.HTTPException as exc:  # answered in the channel instead
+                log.info("Could not open a thread for message %s: %s", message.id, exc)
+            scope = scope_of(channel.id)  # memory per thread
+            ticket = self.order.arrive(scope, message.author.id, message_id=message.id, replies_to=replied)
+        self._track()
+        typing = channel.typing()
         await typing.__aenter__()
         stopped = False
 
@@ -259,14 +260,14 @@ class Chat(commands.Cog):
             return await notice.send_first(content)
 
         async def send_next(content: str) -> discord.Message:
-            return await message.channel.send(content, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+            return await channel.send(content, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
 
         stream = StreamingReply(self._linked(ticket, send_first), self._linked(ticket, send_next),
                                 interval=self.settings.chat_stream_edit_interval)
         source = (MessageRef(message.channel.id, message.id),)  # deleting it erases the exchange
         prompt = Prompt(text, message.author.display_name, message.author.id, source, arrived_at=ticket.arrived_at)
         request = TurnRequest(scope, prompt, message.guild.id if message.guild else None,
-                              channel_ids(message.channel, message.channel.id), attached)
+                              channel_ids(channel, channel.id), attached)
         try:
             await self._answer(request, ticket, stream, notice)
         except discord.HTTPException as exc:  # e.g. no permission to post here: nobody to tell but the log
@@ -275,7 +276,18 @@ class Chat(commands.Cog):
             if not stopped:
                 await typing.__aexit__(None, None, None)
 
-    async def _replied_attachments(self, message: discord.Message) -> list[discord.Attachment]:
+    def _opens_thread(self, message: discord.Message) -> bool:
+        """CHAT_AUTO_THREAD, a mention in a server's text channel, and both the member and the bot may
+        create public threads there and post in them."""
+        if not self.settings.chat_auto_thread or message.guild is None or self.bot.user not in message.mentions:
+            return False
+        channel, member = message.channel, message.author
+        if not isinstance(channel, discord.TextChannel) or not isinstance(member, discord.Member):
+            return False
+        theirs, ours = channel.permissions_for(member), channel.permissions_for(message.guild.me)
+        return all(p.create_public_threads and p.send_messages_in_threads for p in (theirs, ours))
+
+    def _replied_attachments(self, message: discord.Message) -> list[discord.Attachment]:
         """The attachments of the message this one replies to (an image someone posted: "what is this?")."""
         ref = message.reference
         if ref is None or ref.message_id is None:
@@ -291,6 +303,8 @@ class Chat(commands.Cog):
             return self.settings.chat_allow_dms
         if self.bot.user in message.mentions:
             return True
+        if self.settings.chat_auto_thread and getattr(message.channel, "owner_id", None) == self.bot.user.id:
+            return True  # a thread the bot opened for a conversation: every message there is for it
         channels = self.settings.chat_channel_ids
         if message.channel.id in channels or getattr(message.channel, "parent_id", None) in channels:
             return True

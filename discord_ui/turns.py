@@ -15,11 +15,33 @@ from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import discord
+
 from discord_ui.escape import inert
+from services.chat.attachments import AttachmentRef
 from services.llm import AllProvidersFailed, RouterEvent, TextDelta
 from services.llm.base import ReasoningDelta, ToolCall
 from services.reminders.models import Reminder
 from services.tools import AnswerDone, LoopEvent, ToolFinished, ToolStarted
+
+
+def channel_ids(channel: object, channel_id: int | None) -> tuple[int, ...]:
+    """This channel, then its parent for a thread: where a persona or model may be set."""
+    parent = getattr(channel, "parent_id", None)
+    return tuple(c for c in (channel_id, parent) if c is not None)
+
+
+def refs(attachments: list[discord.Attachment]) -> list[AttachmentRef]:
+    """Discord's attachments as the services see them (no discord types below the cog)."""
+    return [AttachmentRef(a.filename, a.url, a.size, a.content_type, voice_message=a.is_voice_message(),
+                          duration=a.duration) for a in attachments]
+
+
+def thread_name(text: str, author: str) -> str:
+    """A thread's name from the prompt's first line (Discord allows 1-100 characters)."""
+    first = " ".join(text.split("\n", 1)[0].split())
+    return (first[:80].rstrip() + ("…" if len(first) > 80 else "")) if first else f"Chat with {author}"[:100]
+
 
 REASONING_SHOWN = 900  # characters of thinking shown folded; the rest is cut
 
