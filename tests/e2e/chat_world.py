@@ -42,9 +42,9 @@ async def use_local_site(bot: Any, site: Site) -> str:
     """read_url's DNS maps news.test to the local site (127.0.0.1 allowed as if public); every other
     check stays as in production. Returns the site's base URL."""
     tool = bot.services.tools.get("read_url")
-    await tool._fetcher.close()
-    tool._fetcher = PageFetcher(policy=AddressPolicy(LOCAL), resolver=MapResolver({"news.test": ["127.0.0.1"]}),
-                                timeout=3)
+    await bot.services.page_fetcher.close()
+    bot.services.page_fetcher = tool._fetcher = PageFetcher(  # closed by the bot
+        policy=AddressPolicy(LOCAL), resolver=MapResolver({"news.test": ["127.0.0.1"]}), timeout=3)
     return f"http://news.test:{site.port}"
 
 
