@@ -133,3 +133,27 @@ async def test_read_url_refuses_private_addresses(url, world, emulator, llm, sit
     assert result.startswith("error:") and re.search(r"127\.0\.0\.1|169\.254\.169\.254|10\.0\.0\.5", result)
     assert "/article" not in site.hits and "/admin" not in site.hits
     assert "*Could not: read_url" in message.content
+
+
+async def test_each_tool_round_counts_against_the_members_rate(bot_factory, emulator, llm, search):
+    """Burst 2: the mention takes one, the first tool round the other; the second round is not run."""
+    await start_bot(bot_factory, llm, search, "ollama", member_rate_burst=2, member_rate_per_minute=0.1)
+    llm.queue(Reply(text="", tool_calls=[FakeToolCall("current_time", {})]),
+              Reply(text="", tool_calls=[FakeToolCall("current_time", {})]), Reply(text="It is late."))
+    general = emulator.channel("general")
+    await emulator.send_message(emulator.member("carol"), general, "time twice?", mentions_bot=True)
+    message = await answer_to(emulator, general, "Could not")
+    first, second = tool_results(llm)
+    assert " in UTC " in first and second.startswith("error: not run: Slow down")
+    assert message.content.startswith("It is late.")
+
+
+async def test_chat_command_takes_an_attachment(bot_factory, emulator, llm, search):
+    await start_bot(bot_factory, llm, search, "openai")
+    llm.queue(Reply(text="Your notes have a title."))
+    inter = await emulator.invoke(emulator.member("carol"), emulator.channel("general"), "chat",
+                                  prompt="what is in my notes?", attachment=("notes.md", b"# Shopping\n- eggs\n"))
+    result = await inter.wait_done(timeout=10)
+    await emulator.wait_until(lambda: result.original.content == "Your notes have a title.", timeout=10)
+    prompt = [m for m in llm.chat_requests[-1].json["messages"] if m["role"] == "user"][-1]["content"]
+    assert prompt.startswith("Carol: what is in my notes?") and "attached file notes.md" in prompt and "- eggs" in prompt
