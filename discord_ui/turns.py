@@ -79,7 +79,8 @@ def _arg(name: str, value: Any) -> str:
 def effect_line(effect: object) -> str | None:
     if isinstance(effect, Reminder):
         repeat = f" ({effect.recurrence.describe()})" if effect.recurrence else ""
-        return f"⏰ Set #{effect.id} for <t:{int(effect.due_at)}:F>{repeat}: {inert(effect.text[:200])}"
+        where = " (by DM)" if effect.dm or effect.channel_id is None else ""
+        return f"⏰ Set #{effect.id} for <t:{int(effect.due_at)}:F>{repeat}{where}: {inert(effect.text[:200])}"
     return None
 
 

@@ -74,7 +74,8 @@ class ChatTurns:
         if read.images:
             messages[-1] = replace(messages[-1], images=tuple(read.images))
         ctx = ToolContext(member_id=typed.author_id, member_name=typed.author_name, guild_id=request.guild_id,
-                          channel_id=request.channel_ids[0] if request.channel_ids else None,
+                          # a private answer's reminders go by DM, as /remind's do where the member may not post
+                          channel_id=request.channel_ids[0] if request.channel_ids and request.history else None,
                           member_words=read.member_words(typed.content))
         return PreparedTurn(request, messages, ctx, tools, model, stored, read.notices, chain)
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator import permissions as perms
 from devtools.fakes.llm_server import FakeLLMServer, FakeToolCall, Reply
 from devtools.fakes.search_servers import FakeSearchServers, searxng_result
 from services.web import PageFetcher
@@ -157,3 +158,20 @@ async def test_chat_command_takes_an_attachment(bot_factory, emulator, llm, sear
     await emulator.wait_until(lambda: result.original.content == "Your notes have a title.", timeout=10)
     prompt = [m for m in llm.chat_requests[-1].json["messages"] if m["role"] == "user"][-1]["content"]
     assert prompt.startswith("Carol: what is in my notes?") and "attached file notes.md" in prompt and "- eggs" in prompt
+
+
+async def test_a_private_answer_sets_its_reminder_by_dm(bot_factory, emulator, llm, search):
+    """Where carol may not post, her /chat answer is ephemeral and a reminder it sets is hers, by DM."""
+    bot = await start_bot(bot_factory, llm, search, "ollama")
+    general, carol = emulator.channel("general"), emulator.member("carol")
+    await emulator.set_permissions(general, carol, deny=perms.SEND_MESSAGES)
+    words = "remind me in 10 minutes to stretch"
+    llm.queue(Reply(text="", tool_calls=[FakeToolCall("set_reminder", {"when": "in 10 minutes", "what": "stretch",
+                                                                       "request_quote": words})]),
+              Reply(text="Will do."))
+    inter = await emulator.invoke(carol, general, "chat", prompt=words)
+    result = await inter.wait_done(timeout=10)
+    await emulator.wait_until(lambda: "⏰ Set #" in result.original.content, timeout=10)
+    assert result.ephemeral and "(by DM)" in result.original.content
+    [reminder] = (await bot.services.reminders.list_pending(carol.id)).items
+    assert reminder.channel_id is None and reminder.text == "stretch"
