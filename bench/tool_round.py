@@ -131,7 +131,9 @@ async def cog_path(runs: int, model_delay: float, interval: float) -> None:
                     *tool_rounds, (arrived, first, _) = server.stamps
                     model = sum(end - a for a, _, end in tool_rounds) + ((first or arrived) - arrived)
                     await asyncio.sleep(interval)  # let the answer's final edit land before the next prompt
-                    return (visible - start - (model if not tool_rounds else 0)) * 1000, (text - start - model) * 1000
+                    # the status line shows once the first round ended; the answer's text once the last began
+                    before_visible = (tool_rounds[0][2] - tool_rounds[0][0]) if tool_rounds else model
+                    return (visible - start - before_visible) * 1000, (text - start - model) * 1000
 
                 answer = Reply(text=answer_text, first_token_delay=model_delay)
                 kinds = {

@@ -56,6 +56,7 @@ class StreamingReply:
         self.text = ""  # the answer only; a note from finish() is shown after it but kept apart
         self._note = ""
         self._status = ""  # a passing line under the text while it streams ("🔧 Searching the web…")
+        self._flushed_text = ""  # the text as of the last flush: a flush that only changed the status is not paced
         self.messages: list[Editable] = []
         self._shown: list[str] = []
         self._last_edit: list[float] = []
@@ -69,6 +70,7 @@ class StreamingReply:
         if not delta or self.deleted:
             return
         self.text += delta
+        self._status = ""  # the answer goes on: what was running is done
         self._dirty.set()
         if self._task is None:
             self._task = asyncio.create_task(self._pump(), name="stream-flush")
@@ -101,12 +103,16 @@ class StreamingReply:
 
     async def _flush(self) -> None:
         async with self._lock:
+            # A status line is bounded by tool rounds, not by the model's pace: showing it does not delay
+            # the answer's next text (edits that change the text stay `interval` apart).
+            paced = self.text != self._flushed_text or not self._status
+            self._flushed_text = self.text
             status = ("\n\n" if self.text else "") + self._status if self._status and not self._note else ""
             chunks = render_chunks(self.text + status + self._note, self._limit) or [""]
             for i, chunk in enumerate(chunks):
                 if i < len(self.messages):
-                    if self._shown[i] != chunk:
-                        await self._edit(i, chunk)
+                    if self._shown[i] != chunk and chunk:  # Discord refuses an empty message
+                        await self._edit(i, chunk, paced=paced)
                 elif chunk:
                     sender = self._send_first if i == 0 else self._send_next
                     try:
@@ -114,15 +120,16 @@ class StreamingReply:
                     except discord.NotFound:  # e.g. the placeholder it would replace was deleted
                         self._deleted(i)
                     self._shown.append(chunk)
-                    self._last_edit.append(self._clock())
+                    self._last_edit.append(self._clock() if paced else float("-inf"))
 
-    async def _edit(self, index: int, content: str) -> None:
+    async def _edit(self, index: int, content: str, *, paced: bool = True) -> None:
         try:
             await self.messages[index].edit(content=content, allowed_mentions=NO_MENTIONS)
         except discord.NotFound:
             self._deleted(index)
         self._shown[index] = content
-        self._last_edit[index] = self._clock()
+        if paced:
+            self._last_edit[index] = self._clock()
         self.edits += 1
 
     def _deleted(self, index: int) -> None:

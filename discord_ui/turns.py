@@ -114,10 +114,8 @@ class TurnView:
                     elif isinstance(event, ToolStarted):
                         self._calls.append(event.call)
                         reply.status(tool_status(self._calls))
-                    elif isinstance(event, ToolFinished):
+                    elif isinstance(event, ToolFinished):  # the line stays until the answer goes on
                         self._calls = [c for c in self._calls if c.id != event.outcome.call.id]
-                        if not self._calls:
-                            reply.status("")
                     else:
                         if isinstance(event, TextDelta):
                             texts.append(event.text)
