@@ -307,6 +307,7 @@ class Settings:
     chat_stream_edit_interval: float = _field(1.0, "Chat", "Minimum seconds between edits of a streamed answer", _parse_float(minimum=0.2))
     chat_max_prompt_chars: int = _field(4000, "Chat", "Longest prompt accepted (characters)", _parse_int(minimum=1))
     chat_user_cooldown: float = _field(0.0, "Chat", "Deprecated, use MEMBER_RATE_PER_MINUTE: seconds between a member's costly commands (0 = off; when set, burst 1)", _SECONDS)
+    chat_auto_thread: bool = _field(False, "Chat", "A mention in a server channel opens a thread for the answer (when the member may create public threads); memory is per thread", _parse_bool)
     chat_channel_concurrency: int = _field(4, "Chat", "Answers streamed at once in one channel, thread or DM (one member's own prompts always go in order)", _parse_int(minimum=1))
 
     # --- Limits: every member's fair share -------------------------------------------------------
