@@ -1,5 +1,6 @@
-"""One guild's live voice session: the connection, its playback queue, per-member endpointing, the
-conversation, keep-alive silence and the alone-timer. The cog creates one per /join."""
+"""One guild's live voice session: the connection, its playback queue, per-member turn-taking
+(services/voice/turns.py: endpointing and speculative transcription), the conversation, keep-alive
+silence and the alone-timer. The cog creates one per /join."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from discord_ui.ui import NO_MENTIONS
 from services.chat.splitter import render_chunks
 from services.voice import (
     EndpointConfig,
-    Endpointer,
     GuildVoiceSettings,
     PcmQueue,
     Speaker,
     Utterance,
     VoiceConversation,
 )
+from services.voice.addressing import Addressing
+from services.voice.memory import voice_memory_scope
+from services.voice.turns import HeardTurn, TurnTaker
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,9 @@ class GuildVoiceSession:
         self.idle_timeout = idle_timeout
         self._on_idle = on_idle
         self.conversation = conversation_factory(self.queue, self)
-        self._endpointers: dict[int, Endpointer] = {}
+        speculate = self.conversation.stt is not None and endpoint.candidate_ms is not None
+        self.turns = TurnTaker(endpoint, on_turn=self._heard,
+                               transcribe=self.conversation.transcribe if speculate else None)
         self._tasks: set[asyncio.Task[object]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -84,13 +89,14 @@ class GuildVoiceSession:
             self.vc.listen(self.on_audio)
         else:
             self.vc.stop_listening()
-            self._endpointers.clear()
+            self.turns.close()
 
     async def close(self) -> None:
         self.closed = True
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         self.vc.stop_listening()
+        self.turns.close()
         self.conversation.barge_in()
         tasks = [t for t in (self._poller, *self._tasks) if t is not None]
         for task in tasks:
@@ -135,37 +141,44 @@ class GuildVoiceSession:
         member = self.guild.get_member(user_id)
         if self.closed or (member is not None and member.bot):
             return
-        endpointer = self._endpointers.get(user_id)
-        if endpointer is None:
-            endpointer = self._endpointers[user_id] = Endpointer(self.endpoint)
-        started, utterance = endpointer.feed(pcm, at)
-        if started and self.barge_in_enabled and self.conversation.talking:
+        started = self.turns.feed(user_id, pcm, at)
+        if not started:
+            return
+        self.conversation.warm()
+        # In name and wake modes, talk between members must not stop the bot: an addressed turn does.
+        if self.barge_in_enabled and self.settings.address == "always" and self.conversation.talking:
             self.barge_ins += 1
             log.info("Barge-in by %s in guild %s: stopping playback", user_id, self.guild.id)
             self.conversation.barge_in()
             self.vc.stop()
-        if utterance is not None:
-            self._heard(user_id, utterance)
 
     async def _poll(self) -> None:
         next_keepalive = time.perf_counter() + KEEPALIVE_INTERVAL
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             now = time.perf_counter()
-            for user_id, endpointer in list(self._endpointers.items()):
-                utterance = endpointer.poll(now)
-                if utterance is not None:
-                    self._heard(user_id, utterance)
+            self.turns.poll(now)
             if now >= next_keepalive:
                 next_keepalive = now + KEEPALIVE_INTERVAL
                 if self.settings.listen:
                     self.vc.send_keepalive()
 
-    def _heard(self, user_id: int, utterance: Utterance) -> None:
+    def addressing(self) -> Addressing:
+        """The server's addressing rule, with the names the bot answers to here."""
+        me = self.guild.me
+        names = tuple(dict.fromkeys(n for n in (getattr(me, "display_name", ""), getattr(me, "name", "")) if n))
+        return Addressing(self.settings.address, names, self.settings.wake_word)
+
+    def _heard(self, turn: HeardTurn) -> None:
+        utterance: Utterance = turn.utterance
         self.utterances.append(utterance)
+        user_id = turn.user_id
         member = self.guild.get_member(user_id)
         speaker = Speaker(user_id, member.display_name if member is not None else f"user {user_id}")
-        task = asyncio.create_task(self.conversation.hear(utterance, speaker, self.vc.channel.id, self.settings),
+        scope = voice_memory_scope(self.vc.channel.id, self.settings.memory)
+        task = asyncio.create_task(self.conversation.hear(utterance, speaker, scope, self.settings,
+                                                          transcript=turn.transcript, addressing=self.addressing(),
+                                                          barge_in=self.barge_in_enabled),
                                    name=f"voice-turn-{self.guild.id}")
         self._tasks.add(task)
         task.add_done_callback(self._turn_done)

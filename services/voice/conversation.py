@@ -1,12 +1,16 @@
 """One voice channel's conversation: heard speech -> STT -> streamed LLM -> sentences -> TTS -> queue.
 
-Discord-free: the cog hands in utterances and an `Output` (post text in the linked channel, start the
-player). Latency comes from overlapping the stages: sentences are cut from the token stream as they
-complete, each is synthesized as soon as it exists and its PCM is queued while it is still being
-produced, so the first sentence plays before the model has finished and the next one is synthesized
-while the current one plays. The request is built by the same ContextBuilder as chat (with a voice
-suffix), so the system prompt and memory rules are one. Barge-in stops the turn (`BargedIn`), empties
-the queue and stores what had been said as an interrupted answer. Failures degrade to text (TTS), one notice (STT), or an apology (LLM).
+Discord-free: the cog hands in utterances (with their speculative transcription when turn-taking
+started one, services/voice/turns.py) and an `Output` (post text in the linked channel, start the
+player). Latency comes from overlapping the stages: the first piece of the answer is cut from the
+token stream at its first clause, later ones sentence by sentence; each is synthesized as soon as
+it exists and its PCM is queued while it is still being produced, so the answer plays before the
+model has finished and the next piece is synthesized while the current one plays. The request is
+built by the same ContextBuilder as chat (with a voice suffix), so the system prompt and memory
+rules are one. Turns not addressed to the bot (per the server's addressing) are ignored; answers
+are given one at a time, members served in turn (FairTurns). Barge-in stops the turn (`BargedIn`),
+empties the queue and stores what had been said as an interrupted answer. Failures degrade to
+text (TTS), one notice (STT), or an apology (LLM).
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from typing import Protocol
 from services.chat.context import ContextBuilder, Prompt
 from services.errors import ServiceDisabled, ServiceError
 from services.llm import ChatResult, LLMRouter, Message, TextDelta
-from services.speech import STT, TTS, AudioClip, VoiceConverter
+from services.speech import STT, TTS, AudioClip, Transcript, VoiceConverter
 from services.speech.audio import StreamConverter, to_discord
+from services.voice.addressing import Addressing
 from services.voice.endpoint import RATE, Utterance
+from services.voice.fair import FairTurns
 from services.voice.playback import PcmQueue
 from services.voice.sentences import SentenceCutter
 from services.voice.settings_store import GuildVoiceSettings
@@ -34,6 +40,8 @@ log = logging.getLogger(__name__)
 
 STT_UNAVAILABLE = "Voice input is unavailable right now (speech recognition is down); type to me instead."
 LLM_APOLOGY = "Sorry, I can't answer right now: my language model is unavailable."
+FIRST_CLAUSE_WORDS = 4  # the first spoken piece may end at a comma once it has this many words
+ALWAYS = Addressing()
 
 
 class Output(Protocol):
@@ -65,7 +73,7 @@ class TurnResult:
     transcript: str = ""
     answer: str = ""
     spoken: list[str] = field(default_factory=list)
-    status: str = "complete"  # complete | interrupted | failed | ignored
+    status: str = "complete"  # complete | interrupted | failed | ignored | unaddressed
     degraded: str | None = None  # "tts" | "stt" | "llm" when a fallback was used
     timings: TurnTimings = field(default_factory=TurnTimings)
 
@@ -85,14 +93,16 @@ class VoiceConversation:
 
     def __init__(self, *, llm: LLMRouter, tts: TTS | None, stt: STT | None, rvc: VoiceConverter | None,
                  context: ContextBuilder, queue: PcmQueue, output: Output, max_tokens: int | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 first_clause_words: int = FIRST_CLAUSE_WORDS, clock: Callable[[], float] = time.perf_counter) -> None:
         self.llm, self.tts, self.stt, self.rvc = llm, tts, stt, rvc
         self.context = context
         self.queue = queue
         self.output = output
         self.max_tokens = max_tokens
+        self.first_clause_words = first_clause_words
         self._clock = clock
-        self._turn_lock = asyncio.Lock()
+        self._turns = FairTurns()
+        self._warming: set[asyncio.Task[bool]] = set()
         self._voice_lock = asyncio.Lock()  # one producer of audio at a time: /say waits for the answer, and back
         self._interrupt: asyncio.Event | None = None  # set by barge_in() while an answer is in progress
         self._stt_notice_sent = False
@@ -100,28 +110,53 @@ class VoiceConversation:
 
     # --- entry points -----------------------------------------------------------------------------
 
-    async def hear(self, utterance: Utterance, speaker: Speaker, scope_id: int,
-                   settings: GuildVoiceSettings) -> TurnResult:
-        """A member finished an utterance: transcribe it, then answer it."""
+    async def transcribe(self, utterance: Utterance) -> Transcript:
+        """What was said in `utterance` (turn-taking calls this speculatively, on a candidate end)."""
+        if self.stt is None:
+            raise ServiceDisabled("stt:whisper", "WHISPER_API_URL is empty")
+        return await self.stt.transcribe(AudioClip(utterance.pcm, RATE, 2))
+
+    def warm(self) -> None:
+        """A member started talking: open the connections the turn will need (STT now, TTS soon)."""
+        for service in (self.stt, self.tts):
+            if service is not None:
+                task = asyncio.ensure_future(service.warm())
+                self._warming.add(task)
+                task.add_done_callback(self._warming.discard)
+
+    async def hear(self, utterance: Utterance, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings, *,
+                   transcript: Awaitable[Transcript] | None = None, addressing: Addressing = ALWAYS,
+                   barge_in: bool = False) -> TurnResult:
+        """A member finished an utterance: transcribe it (or take the speculative transcription), then
+        answer it if it was meant for the bot. With `barge_in`, an addressed turn in a name or wake
+        mode stops what the bot is saying (in `always` mode, speech itself does, as soon as it starts)."""
         timings = TurnTimings(speech_end=utterance.speech_end_at, heard=utterance.ended_at)
         if self.stt is None:
             return await self._stt_down(timings, "no STT server is configured")
         try:
-            transcript = await self.stt.transcribe(AudioClip(utterance.pcm, RATE, 2))
+            heard = await (transcript if transcript is not None else self.transcribe(utterance))
         except ServiceError as exc:
             return await self._stt_down(timings, str(exc))
         timings.transcribed = self._clock()
         self._stt_notice_sent = False
-        if not transcript:
-            log.debug("Nothing usable heard from %s (%s)", speaker.name, transcript.dropped)
+        if not heard:
+            log.debug("Nothing usable heard from %s (%s)", speaker.name, heard.dropped)
             return TurnResult(status="ignored", timings=timings)
-        await self.output.post(f"🎙️ **{speaker.name}:** {transcript.text}")
-        return await self.answer(transcript.text, speaker, scope_id, settings, timings=timings)
+        if not addressing.addresses_bot(heard.text):
+            log.debug("Not addressed to the bot (%s mode); ignored a turn of %s", addressing.mode, speaker.name)
+            return TurnResult(transcript=heard.text, status="unaddressed", timings=timings)
+        if barge_in and addressing.mode != "always" and self.talking:
+            log.info("Barge-in by %s, who addressed the bot", speaker.name)
+            self.barge_in()
+        await self.output.post(f"🎙️ **{speaker.name}:** {heard.text}")
+        return await self.answer(heard.text, speaker, scope_id, settings, timings=timings)
 
     async def answer(self, text: str, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings, *,
                      timings: TurnTimings | None = None) -> TurnResult:
-        """Answer `text` aloud (or in writing when TTS is down); returns when the turn is over."""
-        async with self._turn_lock:
+        """Answer `text` aloud (or in writing when TTS is down); returns when the turn is over.
+
+        One answer at a time; waiting turns are served member by member in turn (FairTurns)."""
+        async with self._turns.turn(speaker.user_id):
             self._interrupt = asyncio.Event()
             try:
                 result = await self._answer(text, speaker, scope_id, settings, timings or TurnTimings(),
@@ -203,7 +238,7 @@ class VoiceConversation:
     async def _write(self, messages: list[Message], sentences: asyncio.Queue[str | None], parts: list[str],
                      timings: TurnTimings, speaking: asyncio.Future[None]) -> None:
         """Stream the model's answer into `parts` and, sentence by sentence, to the speaker task."""
-        cutter = SentenceCutter()
+        cutter = SentenceCutter(first_clause_words=self.first_clause_words)
         timings.llm_started = self._clock()
         async with aclosing(self.llm.stream(messages, max_tokens=self.max_tokens)) as events:
             async for event in events:

@@ -1,0 +1,1 @@
+-- Reserved: filled by the issue that needs it (an empty migration only bumps user_version).
