@@ -157,6 +157,7 @@ class GuildVoiceSession:
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             now = time.perf_counter()
+            self.vc.drain_jitter(now)
             self.turns.poll(now)
             if now >= next_keepalive:
                 next_keepalive = now + KEEPALIVE_INTERVAL

@@ -11,10 +11,15 @@ from services.voice.playback import FRAME_BYTES
 
 
 def test_settings_render_every_value_and_the_default_channel() -> None:
-    text = render_settings(GuildVoiceSettings("af_bella(0.7)+af_sky(0.3)", 0.75, True, False, 123), changed=True)
+    text = render_settings(GuildVoiceSettings("af_bella(0.7)+af_sky(0.3)", 0.75, True, False, 123, "wake", "Jarvis",
+                                              "separate"), changed=True)
     assert text.splitlines() == ["Voice settings saved:", "• voice: `af_bella(0.7)+af_sky(0.3)`", "• speed: 0.75",
-                                 "• RVC: on", "• listening: off", "• transcripts and fallbacks: <#123>"]
-    assert "the channel /join was used in" in render_settings(GuildVoiceSettings("a", 1, False, True), changed=False)
+                                 "• RVC: on", "• listening: off", "• transcripts and fallbacks: <#123>",
+                                 "• answers: wake (only turns that start with the wake word)", "• wake word: `Jarvis`",
+                                 "• memory: separate from text chat"]
+    default = render_settings(GuildVoiceSettings("a", 1, False, True), changed=False)
+    assert "the channel /join was used in" in default and "• answers: always (every turn)" in default
+    assert "• wake word: none" in default and "• memory: shared with the voice channel's text chat" in default
 
 
 async def test_queue_source_gives_pcm_frames_then_ends() -> None:
