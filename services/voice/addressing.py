@@ -42,10 +42,13 @@ def _words(text: str) -> list[str]:
 
 
 def _starts_with(words: Sequence[str], name: Sequence[str]) -> bool:
-    i = 0
-    while i < len(words) - len(name) and words[i] in _GREETING and i < 2:
-        i += 1  # "hey Jarvis", "ok so Jarvis"
-    return _same(words[i:i + len(name)], name)
+    """The name first, or after up to two words of greeting ("hey Jarvis", "ok so Jarvis")."""
+    for skip in range(3):
+        if _same(words[skip:skip + len(name)], name):
+            return True
+        if skip >= len(words) or words[skip] not in _GREETING:
+            return False
+    return False
 
 
 def _ends_with(words: Sequence[str], name: Sequence[str]) -> bool:

@@ -48,8 +48,8 @@ class EndpointConfig:
     candidate_ms: int | None = None  # a pause this long is a candidate end (None: no speculation)
     aggressiveness: int = 2  # 0..3, WebRTC VAD's mode
     min_rms: float = 0.003  # about -50 dBFS; quieter "speech" is noise
-    start_frames: int = 3  # voiced frames among the last `start_window` that start an utterance
-    start_window: int = 5
+    start_frames: int | None = None  # voiced frames among the last `start_window` that start an utterance
+    start_window: int | None = None  # (None: the detector's own, see services/voice/vad/base.py)
     preroll_frames: int = 10  # 200 ms kept from before the start
     tail_frames: int = 5  # 100 ms of trailing quiet kept after the last voiced frame
 
@@ -61,8 +61,9 @@ class Endpointer:
         self.config = config or EndpointConfig()
         self._vad = make_vad(self.config.vad, min_rms=self.config.min_rms,
                              aggressiveness=self.config.aggressiveness)
-        self._recent: deque[tuple[bytes, bool]] = deque(maxlen=max(self.config.preroll_frames,
-                                                                      self.config.start_window))
+        self._start_frames = self.config.start_frames or self._vad.start_frames
+        self._start_window = self.config.start_window or self._vad.start_window
+        self._recent: deque[tuple[bytes, bool]] = deque(maxlen=max(self.config.preroll_frames, self._start_window))
         self._frames: list[bytes] = []
         self._started_at: float | None = None
         self.last_voiced_at = 0.0
@@ -83,8 +84,8 @@ class Endpointer:
         voiced = self.is_voiced(frame)
         if self._started_at is None:
             self._recent.append((frame, voiced))
-            window = list(self._recent)[-self.config.start_window:]
-            if sum(v for _, v in window) < self.config.start_frames:
+            window = list(self._recent)[-self._start_window:]
+            if sum(v for _, v in window) < self._start_frames:
                 return False, None
             preroll = list(self._recent)[-self.config.preroll_frames:]
             self._frames = [f for f, _ in preroll]

@@ -21,6 +21,10 @@ class VoiceActivityDetector(ABC):
     """Feed every frame of one speaker, in order; `is_voiced` says whether it is speech."""
 
     name: str
+    # An utterance starts after `start_frames` voiced frames among the last `start_window` (20 ms each):
+    # enough to skip a click or a note's attack, few enough to keep barge-in quick.
+    start_frames: int = 3
+    start_window: int = 5
 
     def __init__(self, *, min_rms: float = 0.003) -> None:
         self.min_rms = min_rms  # about -50 dBFS

@@ -3,7 +3,8 @@ neural network that tells speech from hum, music and clicks far better than WebR
 
 It reads 512-sample windows at 16 kHz (32 ms), so frames are resampled (soxr, streaming) and
 buffered; each 20 ms frame gets the state of the latest window. Hysteresis as Silero recommends:
-speech begins at `threshold` and lasts until the probability falls below `threshold - 0.15`.
+speech begins at `threshold` and lasts until the probability falls below `threshold - 0.15`; an
+utterance needs 160 ms of it to start (the attack of a plucked chord can pass for two windows).
 About 1.3 ms of CPU per window on one core (measured in bench/voice_latency.py).
 """
 
@@ -21,6 +22,8 @@ WINDOW = 512
 
 class SileroVad(VoiceActivityDetector):
     name = "silero"
+    start_frames = 8  # 160 ms: a chord's attack can look like speech for two or three windows, no word is that short
+    start_window = 10
 
     def __init__(self, *, threshold: float = 0.5, min_rms: float = 0.003) -> None:
         super().__init__(min_rms=min_rms)

@@ -20,13 +20,15 @@ from devtools.testenv import CLOSED_PORT_URL, bot_test_env
 from services.chat.context import ContextBuilder
 from services.chat.memory import ConversationStore, Turn
 from services.llm import UsageStore, build_router
-from services.speech import build_speech
+from services.speech import Transcript, build_speech
 from services.storage import Database, HealthStore
-from services.voice import BargedIn, GuildVoiceSettings, PcmQueue, Speaker, Utterance, VoiceConversation
+from services.voice import BargedIn, GuildVoiceSettings, PcmQueue, Speaker, TurnResult, Utterance, VoiceConversation
+from services.voice.addressing import Addressing
 from services.voice.conversation import LLM_APOLOGY, STT_UNAVAILABLE
 
 SCOPE = 900
 ALICE = Speaker(1, "alice")
+BOB = Speaker(2, "bob")
 GS = GuildVoiceSettings(voice="af_heart", speed=1.0, rvc=False, listen=True)
 
 
@@ -237,3 +239,97 @@ async def test_history_is_built_like_chat_a_leading_answer_is_dropped(make, serv
     sent = llm.chat_requests[0].json["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     assert sent[1]["content"] == "bob: Earlier question"
+
+
+async def test_a_speculative_transcript_is_used_instead_of_a_new_request(make, servers) -> None:
+    llm, _, whisper = servers
+    llm.queue(Reply(text="Paris."))
+    conversation, player = make()
+    done: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+    done.set_result(Transcript("What is the capital of Spain?"))
+    result = await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=done)
+    assert result.status == "complete" and result.transcript == "What is the capital of Spain?"
+    assert whisper.count("transcribe") == 0
+    assert player.posts[0] == "🎙️ **alice:** What is the capital of Spain?"
+
+
+async def test_in_name_mode_talk_between_members_is_ignored_and_a_named_turn_answered(make, servers) -> None:
+    llm, _, _ = servers
+    llm.default = Reply(text="Paris.")
+    conversation, player = make()
+    addressing = Addressing("name", ("EmuBot",), "Jarvis")
+
+    async def heard(text: str) -> TurnResult:
+        future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+        future.set_result(Transcript(text))
+        return await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=future, addressing=addressing)
+
+    ignored = await heard("Did you watch the game last night?")
+    assert ignored.status == "unaddressed" and not llm.chat_requests and player.posts == []
+    assert await conversation.context.store.recent(SCOPE, 1000) == []  # nothing of it is kept
+    answered = await heard("Jarvis, what is the capital of France?")
+    assert answered.status == "complete" and len(llm.chat_requests) == 1
+    assert llm.chat_requests[0].json["messages"][-1]["content"] == "alice: Jarvis, what is the capital of France?"
+
+
+async def test_in_name_mode_only_an_addressed_turn_barges_in(make, servers) -> None:
+    llm, _, _ = servers
+    llm.queue(Reply(text="One two three four five six. " * 8, token_delay=0.02), Reply(text="Okay."))
+    conversation, _ = make()
+    addressing = Addressing("name", ("EmuBot",), "")
+    answer = asyncio.create_task(conversation.answer("Count.", BOB, SCOPE, GS))
+    await asyncio.wait_for(conversation.queue.wait_audio(), 5)
+
+    def said(text: str) -> asyncio.Future[Transcript]:
+        future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+        future.set_result(Transcript(text))
+        return future
+
+    chatter = await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=said("He counts well."),
+                                      addressing=addressing, barge_in=True)
+    assert chatter.status == "unaddressed" and conversation.talking and not answer.done()
+    stop = await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=said("EmuBot, stop."),
+                                   addressing=addressing, barge_in=True)
+    assert (await answer).status == "interrupted" and stop.status == "complete"
+
+
+async def test_two_members_at_once_get_two_answers_each_with_their_own_words(make, servers) -> None:
+    llm, kokoro, _ = servers
+    llm.queue(Reply(text="Answer for alice.", token_delay=0.02), Reply(text="Answer for bob."))
+    conversation, _ = make()
+
+    def said(text: str) -> asyncio.Future[Transcript]:
+        future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+        future.set_result(Transcript(text))
+        return future
+
+    results = await asyncio.gather(
+        conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=said("What time is it?")),
+        conversation.hear(utterance(), BOB, SCOPE, GS, transcript=said("What day is it?")))
+    assert [r.status for r in results] == ["complete", "complete"]
+    asked = [r.json["messages"][-1]["content"] for r in llm.chat_requests]
+    assert asked == ["alice: What time is it?", "bob: What day is it?"]
+    assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == ["Answer for alice.",
+                                                                                 "Answer for bob."]
+
+
+async def test_the_first_clause_is_spoken_before_the_first_sentence_ends(make, servers) -> None:
+    llm, kokoro, _ = servers
+    llm.queue(Reply(text="Well, as far as I know, Paris is the capital of France. It is big.", token_delay=0.05))
+    conversation, _ = make()
+    result = await conversation.answer("Capital?", ALICE, SCOPE, GS)
+    assert result.status == "complete"
+    assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == [
+        "Well, as far as I know,", "Paris is the capital of France.", "It is big."]
+    assert result.answer == "Well, as far as I know, Paris is the capital of France. It is big."
+
+
+async def test_warming_opens_connections_once_per_interval(make, servers) -> None:
+    _, kokoro, whisper = servers
+    conversation, _ = make()
+    conversation.warm()
+    await whisper.wait_for("health", 1)
+    await kokoro.wait_for("health", 1)
+    conversation.warm()  # a member starting again a moment later: the connections are still warm
+    await asyncio.sleep(0.1)
+    assert whisper.count("health") == 1 and kokoro.count("health") == 1
