@@ -59,6 +59,6 @@ def _same(heard: Sequence[str], name: Sequence[str]) -> bool:
     if len(heard) != len(name) or not name:
         return False
     a, b = " ".join(heard), " ".join(name)
-    if a == b:
+    if a == b or "".join(heard) == "".join(name):
         return True
     return len(b) >= 5 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
