@@ -21,8 +21,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from services.chat.context import ContextBuilder, Prompt
 from services.errors import ServiceDisabled, ServiceError
@@ -33,59 +31,19 @@ from services.voice.addressing import Addressing
 from services.voice.endpoint import RATE, Utterance
 from services.voice.fair import FairTurns
 from services.voice.playback import PcmQueue
+from services.voice.results import BargedIn, Output, Speaker, TurnResult, TurnTimings
 from services.voice.sentences import SentenceCutter
 from services.voice.settings_store import GuildVoiceSettings
 
 log = logging.getLogger(__name__)
 
+__all__ = ["ALWAYS", "LLM_APOLOGY", "STT_UNAVAILABLE", "BargedIn", "Output", "Speaker", "TurnResult", "TurnTimings",
+           "VoiceConversation"]
+
 STT_UNAVAILABLE = "Voice input is unavailable right now (speech recognition is down); type to me instead."
 LLM_APOLOGY = "Sorry, I can't answer right now: my language model is unavailable."
 FIRST_CLAUSE_WORDS = 4  # the first spoken piece may end at a comma once it has this many words
 ALWAYS = Addressing()
-
-
-class Output(Protocol):
-    """What the conversation needs from Discord."""
-
-    async def post(self, text: str) -> None:
-        """Send text to the linked text channel (transcripts and fallbacks)."""
-
-    def start_playback(self) -> None:
-        """Make sure the player is reading the queue."""
-
-
-@dataclass
-class TurnTimings:
-    """perf_counter() stamps of one turn, for logs and the latency benchmark."""
-
-    speech_end: float | None = None
-    heard: float | None = None  # endpointing decided the utterance was over
-    transcribed: float | None = None
-    llm_started: float | None = None  # the model was asked (history read, prompt built)
-    first_sentence: float | None = None
-    tts_started: float | None = None  # the first sentence went to TTS
-    first_pcm: float | None = None  # the first sentence's first PCM was queued
-    first_audio: float | None = None  # the player read the first frame of the answer
-
-
-@dataclass
-class TurnResult:
-    transcript: str = ""
-    answer: str = ""
-    spoken: list[str] = field(default_factory=list)
-    status: str = "complete"  # complete | interrupted | failed | ignored | unaddressed
-    degraded: str | None = None  # "tts" | "stt" | "llm" when a fallback was used
-    timings: TurnTimings = field(default_factory=TurnTimings)
-
-
-@dataclass
-class Speaker:
-    user_id: int
-    name: str
-
-
-class BargedIn(Exception):
-    """A member spoke over the bot: what it was saying stops (an answer is kept as interrupted)."""
 
 
 class VoiceConversation:
