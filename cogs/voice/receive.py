@@ -6,8 +6,9 @@ hands out garbage. discord.py already has the pieces: a socket reader thread wit
 a websocket hook (SPEAKING maps SSRC -> user), the connection's secret key and its DAVE session. So
 this is small: transport decryption and RTP in services/voice/rtp.py, DAVE in services/voice/dave.py,
 then per SSRC a jitter buffer and opus decoder (cogs/voice/decode.py: sequence order, lost packets
-concealed); `drain_jitter` releases what waits behind a gap once a member stopped sending. Audio from an SSRC nobody announced yet is held briefly
-and replayed once SPEAKING maps it; RTCP, video and undecryptable packets are counted and dropped.
+concealed; `drain_jitter` releases what waits behind a gap once a member stopped sending). Audio
+from an SSRC nobody announced yet is held briefly and replayed once SPEAKING maps it; RTCP, video
+and undecryptable packets are counted and dropped.
 """
 
 from __future__ import annotations
