@@ -12,14 +12,12 @@ speculative transcription, finished or still running, so the audio is never tran
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from services.errors import ServiceError
 from services.speech import Transcript
 from services.voice.endpoint import EndpointConfig, Endpointer, Utterance
 
@@ -152,6 +150,7 @@ class TurnTaker:
         if member.task is not None and member.candidate is not None and member.candidate.same_speech(utterance):
             transcript = member.task
             member.task = member.candidate = None
+            transcript.add_done_callback(_retrieve)  # its error is reported by whoever answers the turn, if anyone
         else:
             self._discard(member)
         self.stats.committed += 1
@@ -164,10 +163,11 @@ class TurnTaker:
         self.stats.discarded += 1
         if not task.done():
             task.cancel()
-            task.add_done_callback(_quiet)
+        task.add_done_callback(_retrieve)
 
 
-def _quiet(task: asyncio.Future[Transcript]) -> None:
-    """A discarded speculation's outcome matters to nobody (but must be retrieved)."""
-    with contextlib.suppress(asyncio.CancelledError, ServiceError):
-        task.result()
+def _retrieve(task: asyncio.Future[Transcript]) -> None:
+    """Mark a speculation's outcome as seen: a discarded one matters to nobody, and a handed-over one
+    may be dropped unread when the session closes (asyncio would log "exception never retrieved")."""
+    if not task.cancelled():
+        task.exception()
