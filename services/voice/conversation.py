@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
+from typing import Protocol
 
 from services.chat.context import ContextBuilder, Prompt
 from services.errors import ServiceDisabled, ServiceError
@@ -31,7 +32,7 @@ from services.voice.addressing import Addressing
 from services.voice.endpoint import RATE, Utterance
 from services.voice.fair import FairTurns
 from services.voice.playback import PcmQueue
-from services.voice.results import BargedIn, Output, Speaker, TurnResult, TurnTimings
+from services.voice.results import BargedIn, Speaker, TurnResult, TurnTimings
 from services.voice.sentences import SentenceCutter
 from services.voice.settings_store import GuildVoiceSettings
 
@@ -44,6 +45,16 @@ STT_UNAVAILABLE = "Voice input is unavailable right now (speech recognition is d
 LLM_APOLOGY = "Sorry, I can't answer right now: my language model is unavailable."
 FIRST_CLAUSE_WORDS = 4  # the first spoken piece may end at a comma once it has this many words
 ALWAYS = Addressing()
+
+
+class Output(Protocol):
+    """What the conversation needs from Discord."""
+
+    async def post(self, text: str) -> None:
+        """Send text to the linked text channel (transcripts and fallbacks)."""
+
+    def start_playback(self) -> None:
+        """Make sure the player is reading the queue."""
 
 
 class VoiceConversation:

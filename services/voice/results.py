@@ -1,20 +1,9 @@
-"""What a voice turn takes and gives: the speaker, the Output the conversation talks through, and
-the result with its timings (for logs and bench/voice_latency.py)."""
+"""What a voice turn takes and gives: the speaker, and the result with its timings (for logs and
+bench/voice_latency.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
-
-
-class Output(Protocol):
-    """What the conversation needs from Discord."""
-
-    async def post(self, text: str) -> None:
-        """Send text to the linked text channel (transcripts and fallbacks)."""
-
-    def start_playback(self) -> None:
-        """Make sure the player is reading the queue."""
 
 
 @dataclass
