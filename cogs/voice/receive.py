@@ -8,7 +8,8 @@ this is small: transport decryption and RTP in services/voice/rtp.py, DAVE in se
 then per SSRC a jitter buffer and opus decoder (cogs/voice/decode.py: sequence order, lost packets
 concealed; `drain_jitter` releases what waits behind a gap once a member stopped sending). Audio
 from an SSRC nobody announced yet is held briefly and replayed once SPEAKING maps it; RTCP, video
-and undecryptable packets are counted and dropped.
+and undecryptable packets are counted and dropped. A member not in `audible` (cogs/voice/consent.py)
+is dropped before any of this: before decryption, the jitter buffer and the decoder.
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ class ReceivingVoiceClient(discord.VoiceClient):
         self.skipped: Counter[str] = Counter()
         self.jitter = JitterStats()
         self.decoding = DecodeStats()
+        # Members whose audio is let through: told that the bot listens, and not opted out. Anyone else's
+        # packets are dropped before DAVE, the jitter buffer or opus touch them (cogs/voice/consent.py sets this).
+        self.audible: frozenset[int] = frozenset()
         # Set when discord.py is done with this client (left, removed, or gave up reconnecting).
         self.on_gone: Callable[[ReceivingVoiceClient], None] | None = None
         self.removed_by_discord = False
@@ -175,6 +179,11 @@ class ReceivingVoiceClient(discord.VoiceClient):
         key = self._connection.secret_key
         if not key or self._sink is None:
             return
+        if len(data) >= 12:  # the SSRC is in the clear: a member we may not hear is dropped before decryption
+            known = self._users.get(int.from_bytes(data[8:12], "big"))
+            if known is not None and known not in self.audible:
+                self.skipped["NOT_HEARD"] += 1
+                return
         result = parse_audio(bytes(key), data)
         if isinstance(result, Skip):
             self.skipped[result.name] += 1
@@ -198,20 +207,26 @@ class ReceivingVoiceClient(discord.VoiceClient):
         return self.decoding.decoded
 
     def drain_jitter(self, now: float) -> None:
-        """Release audio held behind a gap for longer than the buffer waits (called every 20 ms)."""
+        """Release audio held behind a gap for longer than the buffer waits (called every 20 ms); the
+        buffers of members no longer audible are dropped undecoded."""
         sink = self._sink
         if sink is None:
             return
         with self._lock:
-            for ssrc, speaker in self._speakers.items():
+            for ssrc, speaker in list(self._speakers.items()):
                 user_id = self._users.get(ssrc)
-                if user_id is not None and speaker.buffer.held:
+                if user_id is not None and user_id not in self.audible:
+                    del self._speakers[ssrc]  # opted out or left: what waits in their buffer is never decoded
+                elif user_id is not None and speaker.buffer.held:
                     for pcm in speaker.drain(now):
                         self.loop.call_soon_threadsafe(sink, user_id, pcm, now)
 
     def _deliver(self, user_id: int, packet: AudioPacket) -> None:
         sink = self._sink
         if sink is None or user_id == self.user.id:
+            return
+        if user_id not in self.audible:  # opted out, or not told yet: never decoded, transcribed or kept
+            self.skipped["NOT_HEARD"] += 1
             return
         state = self._connection
         frame = self.opener.open(state.dave_session, state.dave_protocol_version, user_id, packet.opus)

@@ -83,6 +83,11 @@ class ReminderStore:
             "SELECT COUNT(*) FROM reminders WHERE owner_id = ? AND state = 'pending'", (owner_id,))
         return int(row[0]) if row else 0
 
+    async def count_all(self, owner_id: int) -> int:
+        """Reminders of the owner in any state (pending, and finished ones kept REMINDER_HISTORY_DAYS)."""
+        row = await self._db.fetchone("SELECT COUNT(*) FROM reminders WHERE owner_id = ?", (owner_id,))
+        return int(row[0]) if row else 0
+
     async def list_pending(self, owner_id: int, *, limit: int, offset: int = 0) -> list[Reminder]:
         rows = await self._db.fetchall(
             f"SELECT {_COLUMNS} FROM reminders WHERE owner_id = ? AND state = 'pending' "
@@ -94,6 +99,24 @@ class ReminderStore:
         return await self._db.execute(
             "UPDATE reminders SET state = 'cancelled', finished_at = ? WHERE id = ? AND state = 'pending'",
             (self._clock(), reminder_id)) > 0
+
+    async def cancel_in_guild(self, owner_id: int, guild_id: int, reason: str) -> list[Reminder]:
+        """Cancel every pending reminder the owner set in that server (they left or were banned)."""
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "UPDATE reminders SET state = 'cancelled', finished_at = ?, last_error = ? "
+                f"WHERE owner_id = ? AND guild_id = ? AND state = 'pending' RETURNING {_COLUMNS}",
+                (self._clock(), reason, owner_id, guild_id))
+            rows = await cursor.fetchall()
+            await cursor.close()
+        return [_row(r) for r in rows]
+
+    async def delete_owner(self, owner_id: int) -> int:
+        """Erase every reminder of the owner, in any state, and their time zone (/forget-me)."""
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute("DELETE FROM reminders WHERE owner_id = ?", (owner_id,))
+            await tx.execute("DELETE FROM user_settings WHERE user_id = ?", (owner_id,))
+            return cursor.rowcount
 
     async def apply(self, outcomes: Sequence[Outcome]) -> int:
         """Record attempts in ONE transaction: delivered, advanced to the next occurrence, retried or failed.

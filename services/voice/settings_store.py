@@ -15,11 +15,11 @@ MEMORY_CHOICES = ("shared", "separate")
 
 @dataclass(frozen=True)
 class GuildVoiceSettings:
-    """What one guild chose; `text_channel_id` None means "the channel /join was used in".
+    """What one guild chose; `text_channel_id` None means "the call's own text chat".
 
-    `address`: always | name | wake (services/voice/addressing.py). `memory`: "shared" keeps the call
-    in the voice channel's own text chat memory (so /chat there and the call are one conversation);
-    "separate" gives the call a memory of its own (services/voice/memory.py).
+    `address`: always | name | wake (services/voice/addressing.py). `memory`: "separate" gives the call
+    a memory of its own (kind "voice"); "shared" keeps it in the text chat memory of the channel the call
+    writes in, so /chat there and the call are one conversation (services/voice/memory.py).
     """
 
     voice: str
@@ -29,7 +29,7 @@ class GuildVoiceSettings:
     text_channel_id: int | None = None
     address: str = "always"
     wake_word: str = ""
-    memory: str = "shared"
+    memory: str = "separate"
 
 
 class VoiceSettingsStore:

@@ -111,6 +111,11 @@ class TurnTaker:
             self.forget(user_id)
 
     @property
+    def members(self) -> list[int]:
+        """Members with audio or a speculation held here."""
+        return list(self._members)
+
+    @property
     def speaking(self) -> list[int]:
         return [uid for uid, m in self._members.items() if m.endpointer.speaking]
 

@@ -93,9 +93,9 @@ async def test_settings_default_then_persist_across_a_reopen(tmp_path: Path) -> 
 
 async def test_addressing_wake_word_and_memory_are_stored_only_when_chosen(db: Database) -> None:
     store = VoiceSettingsStore(db, DEFAULTS)
-    assert (DEFAULTS.address, DEFAULTS.wake_word, DEFAULTS.memory) == ("always", "", "shared")
-    chosen = await store.update(1, address="name", wake_word="Jarvis", memory="separate")
-    assert (chosen.address, chosen.wake_word, chosen.memory) == ("name", "Jarvis", "separate")
+    assert (DEFAULTS.address, DEFAULTS.wake_word, DEFAULTS.memory) == ("always", "", "separate")
+    chosen = await store.update(1, address="name", wake_word="Jarvis", memory="shared")
+    assert (chosen.address, chosen.wake_word, chosen.memory) == ("name", "Jarvis", "shared")
     cleared = await store.update(1, wake_word="")
     assert cleared.wake_word == "" and cleared.address == "name"  # "" is a choice (no wake word), not "unset"
     assert (await store.update(2, speed=1.5)).address == "always"

@@ -176,3 +176,18 @@ async def test_a_failing_speculation_reaches_the_turn_as_its_error(clause: list[
     assert turn.reason == "silence" and turn.transcript is not None
     with pytest.raises(TransientError):
         turn.transcript.result()
+
+
+async def test_a_forgotten_member_loses_their_audio_and_speculation(clause: list[bytes]) -> None:
+    """Opted out or gone mid-sentence (the session calls forget): nothing of them is committed or kept."""
+    sim = Sim(["Please turn the lights off in the kitchen,"], delay=0.5)
+    taker = sim.taker()
+    await sim.play(taker, {1: [SILENT] * 10 + clause + [None] * 15}, tail=0)
+    assert len(sim.calls) == 1 and taker.members == [1]  # a speculation in flight
+    speculation = taker._members[1].task
+    assert speculation is not None and not speculation.done()
+    taker.forget(1)
+    await asyncio.sleep(0)
+    assert speculation.cancelled() and taker.members == []
+    await sim.play(taker, {2: [SILENT]}, tail=1.5)  # time passes: no full silence commits her turn
+    assert sim.turns == [] and taker.stats.committed == 0

@@ -1,1 +1,0 @@
--- Reserved: filled by the issue that needs it (an empty migration only bumps user_version).
