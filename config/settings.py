@@ -29,6 +29,7 @@ WEB_SEARCH_ENGINES = (
     "duckduckgo", "brave", "mojeek", "startpage", "yahoo", "wikipedia", "searxng",
 )
 STT_ENGINES = ("whisper", "whisper_cpp")
+VAD_ENGINES = ("silero", "webrtc")
 TTS_ENGINES = ("kokoro_api",)
 SAFESEARCH = ("on", "moderate", "off")
 TOOL_MODES = ("auto", "off")
@@ -385,7 +386,9 @@ class Settings:
     rvc_webui_url: str = _field("", "Voice", "RVC WebUI (Gradio) URL, e.g. http://localhost:7865; used when RVC_API_URL is empty", _URL_OPT)
     rvc_api_key: str = _field("", "Voice", "Key for the RVC server, if it needs one", _parse_str, secret=True)
     rvc_model: str = _field("", "Voice", "RVC model to load", _parse_str)
+    voice_vad: str = _field("silero", "Voice", "Voice activity detection: silero (ignores hum, music and clicks) or webrtc (lighter)", _parse_choice(VAD_ENGINES))
     voice_silence_ms: int = _field(600, "Voice", "Silence that ends an utterance (milliseconds)", _parse_int(minimum=100))
+    voice_candidate_ms: int = _field(200, "Voice", "Pause after which speech is transcribed early, while still listening; 0 = off (milliseconds)", _parse_int(minimum=0))
     voice_max_utterance_s: float = _field(15.0, "Voice", "Longest utterance before it is cut (seconds)", _parse_float(minimum=1))
     voice_idle_timeout: float = _field(300.0, "Voice", "Leave a voice channel after being alone this long (seconds)", _parse_float(minimum=1))
     voice_barge_in: bool = _field(True, "Voice", "Stop speaking when a member starts talking", _parse_bool)

@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from services.storage.db import Database
 
-_COLUMNS = ("voice", "speed", "rvc", "listen", "text_channel_id")
+_COLUMNS = ("voice", "speed", "rvc", "listen", "text_channel_id", "address", "wake_word", "memory")
+_BOOLS = ("rvc", "listen")
+MEMORY_CHOICES = ("shared", "separate")
 
 
 @dataclass(frozen=True)
 class GuildVoiceSettings:
-    """What one guild chose; `text_channel_id` None means "the channel /join was used in"."""
+    """What one guild chose; `text_channel_id` None means "the call's own text chat".
+
+    `address`: always | name | wake (services/voice/addressing.py). `memory`: "separate" gives the call
+    a memory of its own (kind "voice"); "shared" keeps it in the text chat memory of the channel the call
+    writes in, so /chat there and the call are one conversation (services/voice/memory.py).
+    """
 
     voice: str
     speed: float
     rvc: bool
     listen: bool
     text_channel_id: int | None = None
+    address: str = "always"
+    wake_word: str = ""
+    memory: str = "separate"
 
 
 class VoiceSettingsStore:
@@ -32,17 +42,12 @@ class VoiceSettingsStore:
 
     async def get(self, guild_id: int) -> GuildVoiceSettings:
         row = await self._db.fetchone(
-            "SELECT voice, speed, rvc, listen, text_channel_id FROM voice_settings WHERE guild_id = ?", (guild_id,))
+            f"SELECT {', '.join(_COLUMNS)} FROM voice_settings WHERE guild_id = ?", (guild_id,))
         if row is None:
             return self.defaults
+        chosen = {c: (bool(row[c]) if c in _BOOLS else row[c]) for c in _COLUMNS if row[c] is not None}
         d = self.defaults
-        return GuildVoiceSettings(
-            voice=row["voice"] if row["voice"] is not None else d.voice,
-            speed=row["speed"] if row["speed"] is not None else d.speed,
-            rvc=bool(row["rvc"]) if row["rvc"] is not None else d.rvc,
-            listen=bool(row["listen"]) if row["listen"] is not None else d.listen,
-            text_channel_id=row["text_channel_id"] if row["text_channel_id"] is not None else d.text_channel_id,
-        )
+        return GuildVoiceSettings(**{f.name: chosen.get(f.name, getattr(d, f.name)) for f in fields(d)})
 
     async def update(self, guild_id: int, **changes: object) -> GuildVoiceSettings:
         """Store the fields the guild chose; the others stay unset and keep following the defaults."""

@@ -6,6 +6,8 @@ import asyncio
 import threading
 from pathlib import Path
 
+import pytest
+
 from services.storage import Database
 from services.voice import GuildVoiceSettings, PcmQueue, VoiceSettingsStore
 from services.voice.playback import FRAME_BYTES, SILENCE
@@ -87,6 +89,18 @@ async def test_settings_default_then_persist_across_a_reopen(tmp_path: Path) -> 
     await store.reset(1)
     assert await store.get(1) == DEFAULTS
     await db.close()
+
+
+async def test_addressing_wake_word_and_memory_are_stored_only_when_chosen(db: Database) -> None:
+    store = VoiceSettingsStore(db, DEFAULTS)
+    assert (DEFAULTS.address, DEFAULTS.wake_word, DEFAULTS.memory) == ("always", "", "separate")
+    chosen = await store.update(1, address="name", wake_word="Jarvis", memory="shared")
+    assert (chosen.address, chosen.wake_word, chosen.memory) == ("name", "Jarvis", "shared")
+    cleared = await store.update(1, wake_word="")
+    assert cleared.wake_word == "" and cleared.address == "name"  # "" is a choice (no wake word), not "unset"
+    assert (await store.update(2, speed=1.5)).address == "always"
+    with pytest.raises(ValueError, match="unknown voice settings"):
+        await store.update(1, wake="x")
 
 
 async def test_a_changed_default_still_reaches_servers_that_kept_it(db: Database) -> None:
