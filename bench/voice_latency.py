@@ -50,14 +50,23 @@ from config.settings import load_settings  # noqa: E402
 from devtools.fakes.engines import PiperKokoroServer, WhisperEngineServer, load_piper, load_whisper  # noqa: E402
 from devtools.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
 from devtools.testenv import bot_test_env  # noqa: E402
+from services.chat.attachments import AttachmentReader  # noqa: E402
 from services.chat.context import ContextBuilder  # noqa: E402
 from services.chat.memory import ConversationStore  # noqa: E402
+from services.chat.profiles import ChatProfileStore  # noqa: E402
+from services.chat.turn import ChatTurns  # noqa: E402
 from services.llm import UsageStore, build_router  # noqa: E402
+from services.llm.capabilities import ModelCapabilities  # noqa: E402
+from services.llm.factory import build_chain  # noqa: E402
+from services.reminders import ReminderService  # noqa: E402
+from services.search import build_search  # noqa: E402
 from services.speech import build_speech  # noqa: E402
-from services.storage import Database, HealthStore  # noqa: E402
+from services.storage import Cache, Database, HealthStore  # noqa: E402
+from services.tools import ToolLoop, build_tools  # noqa: E402
 from services.voice import EndpointConfig, GuildVoiceSettings, PcmQueue, Speaker, VoiceConversation  # noqa: E402
 from services.voice.turns import HeardTurn, TurnTaker  # noqa: E402
 from services.voice.vad import make_vad  # noqa: E402
+from services.web import PageFetcher  # noqa: E402
 
 QUESTION = "What is the capital of France?"
 ANSWER = ("Paris is the capital of France. It sits on the river Seine in the north of the country. "
@@ -87,6 +96,15 @@ class Player:
 
     async def post(self, text: str) -> None:
         return None  # nothing posted, so nothing to link
+
+    def channel_ids(self) -> tuple[int, ...]:
+        return (1,)
+
+    def may_post(self, user_id: int) -> bool:
+        return True
+
+    def confirmation(self, effect: object) -> str | None:
+        return None
 
     def start_playback(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -186,13 +204,20 @@ async def main() -> None:
         settings = load_settings(env, require_token=False)
         router = build_router(settings, session, health=HealthStore(db), usage=UsageStore(db))
         speech = build_speech(settings, session, None)
-        context = ContextBuilder(ConversationStore(db), "Be brief.", 3000).for_voice()
+        context = ContextBuilder(ConversationStore(db), "Be brief.", 3000)
+        search = build_search(settings, session, Cache(db), HealthStore(db))
+        fetcher = PageFetcher(timeout=3)
+        tools = build_tools(search=search, reminders=ReminderService(db), fetcher=fetcher)
+        # The voice turn as the bot runs it: a chat turn (persona, model chain, tools offered, memory).
+        turns = ChatTurns(context=context, voice_context=context.for_voice(), loop=ToolLoop(router, tools),
+                          attachments=AttachmentReader(session), capabilities=ModelCapabilities(router.providers),
+                          profiles=ChatProfileStore(db, default_persona="Be brief.", default_chain=build_chain(settings),
+                                                    providers=list(router.providers)))
 
         def conversation(way: Way) -> tuple[VoiceConversation, PcmQueue]:
             queue = PcmQueue(asyncio.get_running_loop())
-            return VoiceConversation(llm=router, tts=speech.tts, stt=speech.stt, rvc=None, context=context,
-                                     queue=queue, output=Player(queue),
-                                     first_clause_words=way.first_clause_words), queue
+            return VoiceConversation(turns=turns, tts=speech.tts, stt=speech.stt, rvc=None, queue=queue,
+                                     output=Player(queue), first_clause_words=way.first_clause_words), queue
 
         for run in range(args.runs + 1):  # the first run warms the engines and is not counted
             for way in (BASELINE, NEW) if run % 2 else (NEW, BASELINE):
@@ -227,6 +252,8 @@ async def main() -> None:
                 committed, _, _ = await listen(way, passage, talk, until_committed=False)
                 cutoffs[way.name] += max(0, len(committed) - 1)
             print(f"{way.name}: {cutoffs[way.name]} false cut-off(s) in {len(passages)} passages", flush=True)
+        await fetcher.close()
+        await search.close()
     await llm_server.close()
     await db.close()
     report(args, parts, cutoffs, len(passages), pauses, speculation, vad_cost(question))

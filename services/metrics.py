@@ -22,7 +22,7 @@ PREFIX = "discordbot"
 FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)  # Discord's 3 s window is in here
 SLOW = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 CIRCUIT = {"closed": 0, "half_open": 1, "open": 2}
-VOICE_STAGES = ("endpointing", "stt", "first_sentence", "tts", "first_audio")
+VOICE_STAGES = ("endpointing", "stt", "prepare", "first_sentence", "tts", "first_audio")  # TurnTimings.stages()
 
 
 class _Callables(Collector):

@@ -283,9 +283,9 @@ class Voice(commands.Cog):
         s, services = self.bot.settings, self.bot.services
 
         def conversation(queue: PcmQueue, output: GuildVoiceSession) -> VoiceConversation:
-            return VoiceConversation(llm=services.llm, tts=services.tts, stt=services.stt, rvc=services.rvc,
-                                     context=services.voice_context, queue=queue, output=output,
-                                     max_tokens=s.llm_max_tokens, limits=services.limits, guild_id=guild.id)
+            return VoiceConversation(turns=services.chat_turns, tts=services.tts, stt=services.stt, rvc=services.rvc,
+                                     queue=queue, output=output, max_tokens=s.llm_max_tokens, limits=services.limits,
+                                     guild_id=guild.id, observe=services.metrics.voice_turn)
 
         def consent(session: GuildVoiceSession) -> Consent:
             return Consent(session, self.optouts, speaks=services.tts is not None, listening=lambda: session.listening)

@@ -21,6 +21,7 @@ from cogs.voice.consent import Consent
 from cogs.voice.receive import ReceivingVoiceClient
 from discord_ui.escape import without_invites
 from discord_ui.permissions import everyone_can_read
+from discord_ui.turns import effect_line
 from discord_ui.ui import NO_MENTIONS
 from services.chat.memory import MessageRef
 from services.chat.splitter import render_chunks
@@ -154,6 +155,25 @@ class GuildVoiceSession:
             log.warning("Could not post in the voice chat of guild %s (channel %s): %s", self.guild.id,
                         getattr(channel, "id", "?"), exc)
         return first
+
+    def channel_ids(self) -> tuple[int, ...]:
+        """The chat the call writes in (and its parent, for a thread), then the voice channel: a persona or
+        model set on any of them applies to the call; a reminder set by voice is posted in the first."""
+        chat = self.output_channel()
+        ids = (getattr(chat, "id", None), getattr(chat, "parent_id", None), self.vc.channel.id)
+        return tuple(dict.fromkeys(i for i in ids if i is not None))
+
+    def may_post(self, user_id: int) -> bool:
+        """The member may send messages in the call's chat (else what a tool sets for them goes by DM)."""
+        member = self.guild.get_member(user_id)
+        channel = self.output_channel()
+        if member is None or not hasattr(channel, "permissions_for"):
+            return False
+        allowed = channel.permissions_for(member)
+        return allowed.send_messages_in_threads if isinstance(channel, discord.Thread) else allowed.send_messages
+
+    def confirmation(self, effect: object) -> str | None:
+        return effect_line(effect)
 
     def start_playback(self) -> None:
         if self.vc.is_connected() and not self.vc.is_playing():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from config.settings import ModelRef
 from services.chat.attachments import AttachmentReader, AttachmentRef, Attachments
 from services.chat.context import ContextBuilder, Prompt
-from services.chat.memory import MessageRef
+from services.chat.memory import ConversationStore, Kind, MessageRef
 from services.chat.profiles import ChatProfileStore
 from services.limits.requester import Requester
 from services.llm.base import Message
@@ -33,6 +33,8 @@ class TurnRequest:
     attachments: Sequence[AttachmentRef] = ()
     voice: bool = False
     history: bool = True  # False: a private (ephemeral) answer neither reads nor joins the channel's memory
+    kind: Kind | None = None  # the memory kind, when not the usual one (a voice call sharing its text chat's)
+    may_post: bool = True  # the member may post in channel_ids[0]; else a reminder set for them goes by DM
 
 
 @dataclass
@@ -45,6 +47,7 @@ class PreparedTurn:
     stored: Prompt  # what memory keeps of the member's turn
     notices: list[str] = field(default_factory=list)  # skipped files, cut files, unseen images
     chain: tuple[ModelRef, ...] = ()  # the effective provider:model chain (channel, server or default)
+    builder: ContextBuilder | None = None  # the memory the turn was built from and is remembered in
 
 
 class ChatTurns:
@@ -57,6 +60,11 @@ class ChatTurns:
         self.capabilities = capabilities
         self.profiles = profiles
 
+    @property
+    def store(self) -> ConversationStore:
+        """Where every turn is kept (chat and voice, by kind)."""
+        return self._context.store
+
     async def prepare(self, request: TurnRequest) -> PreparedTurn:
         persona = await self.profiles.persona(request.guild_id, request.channel_ids)
         chain = (await self.profiles.chain(request.guild_id, request.channel_ids)).value
@@ -67,7 +75,7 @@ class ChatTurns:
             else Attachments()
         typed = request.prompt
         stored = replace(typed, content=read.prompt(typed.content))
-        base = self._voice_context if request.voice else self._context
+        base = self._builder(request)
         builder = replace(base, system_prompt=base.system_prompt.replace(self._context.system_prompt,
                                                                          persona.value, 1))
         messages = await builder.build(request.scope_id, stored, history=request.history)
@@ -75,16 +83,21 @@ class ChatTurns:
             messages[-1] = replace(messages[-1], images=tuple(read.images))
         ctx = ToolContext(member_id=typed.author_id, member_name=typed.author_name, guild_id=request.guild_id,
                           # a private answer's reminders go by DM, as /remind's do where the member may not post
-                          channel_id=request.channel_ids[0] if request.channel_ids and request.history else None,
+                          channel_id=request.channel_ids[0] if request.channel_ids and request.history
+                          and request.may_post else None,
                           member_words=read.member_words(typed.content))
-        return PreparedTurn(request, messages, ctx, tools, model, stored, read.notices, chain)
+        return PreparedTurn(request, messages, ctx, tools, model, stored, read.notices, chain, builder)
+
+    def _builder(self, request: TurnRequest) -> ContextBuilder:
+        base = self._voice_context if request.voice else self._context
+        return base if request.kind in (None, base.kind) else replace(base, kind=request.kind)
 
     def answer(self, turn: PreparedTurn, *, admit_round: Callable[[int], Awaitable[None]] | None = None,
-               requester: Requester | None = None) -> AsyncIterator[LoopEvent]:
+               requester: Requester | None = None, max_tokens: int | None = None) -> AsyncIterator[LoopEvent]:
         """The loop's events; each round goes through the router with the member (quota, fair line) and the
         effective chain (a channel's or server's /model)."""
         return self.loop.run(turn.messages, turn.ctx, allowed=turn.tools, admit_round=admit_round,
-                             requester=requester, chain=turn.chain or None)
+                             requester=requester, chain=turn.chain or None, max_tokens=max_tokens)
 
     async def remember(self, turn: PreparedTurn, done: AnswerDone | None, *, partial: str = "",
                        status: str = "complete", shown_in: Iterable[MessageRef] = ()) -> int | None:
@@ -92,7 +105,7 @@ class ChatTurns:
         never tool results (the answer cites what it used). Nothing for a private turn; else the exchange id."""
         if not turn.request.history:
             return None
-        builder = self._voice_context if turn.request.voice else self._context
+        builder = turn.builder or self._builder(turn.request)
         return await builder.remember(turn.request.scope_id, turn.stored, done.text if done else partial, status,
                                       shown_in=shown_in)
 

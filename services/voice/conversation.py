@@ -1,19 +1,21 @@
-"""One voice channel's conversation: heard speech -> STT -> streamed LLM -> sentences -> TTS -> queue.
+"""One voice channel's conversation: heard speech -> STT -> a chat turn with tools -> sentences -> TTS.
 
 Discord-free: the cog hands in utterances (with their speculative transcription when turn-taking
-started one, services/voice/turns.py) and an `Output` (post text in the linked channel, start the
-player). Latency comes from overlapping the stages: the first piece of the answer is cut from the
-token stream at its first clause, later ones sentence by sentence; each is synthesized as soon as
-it exists and its PCM is queued while it is still being produced, so the answer plays before the
-model has finished and the next piece is synthesized while the current one plays. The request is
-built by the same ContextBuilder as chat (with a voice suffix), so the system prompt and memory
-rules are one. Turns not addressed to the bot (per the server's addressing) are ignored; answers
-are given one at a time, members served in turn (FairTurns). Barge-in stops the turn (`BargedIn`),
-empties the queue and stores what had been said as an interrupted answer. Failures degrade to
-text (TTS), one notice (STT), or an apology (LLM).
+started one, services/voice/turns.py) and an `Output` (post text in the call's chat, start the
+player, say where the call is). A turn is a chat turn (services/chat/turn.py, `voice=True`): the
+persona and model chain of the call's chat channel (or server), and the same tools, limits and
+prompt-injection rule as /chat, so "remind me in ten minutes to stretch" sets the speaker's own
+reminder. Only the answer's text is spoken, never its thinking; what a tool did and the sources it
+used are posted with the answer's text in the call's chat. Latency comes from overlapping the
+stages: the first piece of the answer is cut from the token stream at its first clause, later ones
+sentence by sentence (what the model says before a tool runs is spoken while it runs); each is
+synthesized as soon as it exists (services/voice/speaking.py). Turns not addressed to the bot (per
+the server's addressing) are ignored; answers are given one at a time, members served in turn
+(FairTurns). Barge-in stops the turn (`BargedIn`), empties the queue and stores what had been said
+as an interrupted answer. Failures degrade to text (TTS), one notice (STT), or an apology (LLM).
 A voice turn is a costly command like any other: the speaker's rate limit and token quota apply
-(services/limits) to each turn meant for the bot (in name and wake modes, talk between members is
-not charged), and a refusal is said once in the call's text channel.
+(services/limits) to each turn meant for the bot and to each tool round (in name and wake modes,
+talk between members is not charged), and a refusal is said once in the call's text channel.
 """
 
 from __future__ import annotations
@@ -22,25 +24,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.chat.context import ContextBuilder, Prompt
+from services.chat.context import Prompt
 from services.chat.memory import MessageRef
+from services.chat.turn import ChatTurns, PreparedTurn, TurnRequest
 from services.errors import ServiceDisabled, ServiceError
 from services.limits import LimitReached, MemberLimits, Requester
-from services.llm import ChatResult, LLMRouter, Message, TextDelta
+from services.llm import TextDelta
 from services.speech import STT, TTS, AudioClip, Transcript, VoiceConverter
-from services.speech.audio import StreamConverter, to_discord
+from services.tools import AnswerDone, ToolFinished, ToolOutcome, ToolStarted
 from services.voice.addressing import Addressing
 from services.voice.endpoint import RATE, Utterance
 from services.voice.fair import FairTurns
-from services.voice.memory import voice_memory
+from services.voice.memory import voice_memory_kind
 from services.voice.playback import PcmQueue
 from services.voice.results import BargedIn, Speaker, TurnResult, TurnTimings
 from services.voice.sentences import SentenceCutter
 from services.voice.settings_store import GuildVoiceSettings
+from services.voice.speaking import Voice, first
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,7 @@ LLM_APOLOGY = "Sorry, I can't answer right now: my language model is unavailable
 FIRST_CLAUSE_WORDS = 4  # the first spoken piece may end at a comma once it has this many words
 ALWAYS = Addressing()
 REFUSAL_REPEAT = 60.0  # seconds before the same member is told again that they are over a limit
+StageObserver = Callable[[Mapping[str, float | None]], None]
 
 
 class Output(Protocol):
@@ -63,30 +69,59 @@ class Output(Protocol):
     def start_playback(self) -> None:
         """Make sure the player is reading the queue."""
 
+    def channel_ids(self) -> tuple[int, ...]:
+        """The chat the call writes in, then the voice channel: where a persona or model is looked up;
+        a reminder set by voice is posted in the first."""
+
+    def may_post(self, user_id: int) -> bool:
+        """The member may send messages in the call's chat (else a reminder they set by voice goes by DM)."""
+
+    def confirmation(self, effect: object) -> str | None:
+        """The line that confirms what a tool did for the member ("⏰ Set #12 for ..."), if it did something."""
+
+
+@dataclass
+class _Written:
+    """What the model wrote in one turn so far, and what its tools did."""
+
+    parts: list[str] = field(default_factory=list)
+    outcomes: list[ToolOutcome] = field(default_factory=list)
+    done: AnswerDone | None = None
+
+    @property
+    def text(self) -> str:
+        return self.done.text if self.done is not None else "".join(self.parts)
+
 
 class VoiceConversation:
     """The conversation in one guild's voice channel; one turn at a time."""
 
-    def __init__(self, *, llm: LLMRouter, tts: TTS | None, stt: STT | None, rvc: VoiceConverter | None,
-                 context: ContextBuilder, queue: PcmQueue, output: Output, max_tokens: int | None = None,
+    def __init__(self, *, turns: ChatTurns, tts: TTS | None, stt: STT | None, rvc: VoiceConverter | None,
+                 queue: PcmQueue, output: Output, max_tokens: int | None = None,
                  first_clause_words: int = FIRST_CLAUSE_WORDS, limits: MemberLimits | None = None,
-                 guild_id: int | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.llm, self.tts, self.stt, self.rvc = llm, tts, stt, rvc
+                 guild_id: int | None = None, observe: StageObserver | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.turns = turns
+        self.stt = stt
+        self.voice = Voice(tts=tts, rvc=rvc, queue=queue, start_playback=output.start_playback, clock=clock)
         self.limits = limits
         self.guild_id = guild_id
         self._told: dict[int, float] = {}  # member -> when they were last told about a limit
-        self.context = context
         self.queue = queue
         self.output = output
         self.max_tokens = max_tokens
         self.first_clause_words = first_clause_words
+        self._observe = observe  # each transcribed turn's stage times (services/metrics.py voice_turn)
         self._clock = clock
         self._turns = FairTurns()
         self._warming: set[asyncio.Task[bool]] = set()
-        self._voice_lock = asyncio.Lock()  # one producer of audio at a time: /say waits for the answer, and back
         self._interrupt: asyncio.Event | None = None  # set by barge_in() while an answer is in progress
         self._stt_notice_sent = False
         self.last_result: TurnResult | None = None
+
+    @property
+    def tts(self) -> TTS | None:
+        return self.voice.tts
 
     # --- entry points -----------------------------------------------------------------------------
 
@@ -109,7 +144,15 @@ class VoiceConversation:
                    barge_in: bool = False) -> TurnResult:
         """A member finished an utterance: transcribe it (or take the speculative transcription), then
         answer it if it was meant for the bot. With `barge_in`, an addressed turn in a name or wake
-        mode stops what the bot is saying (in `always` mode, speech itself does, as soon as it starts)."""
+        mode stops what the bot is saying (in `always` mode, speech itself does, as soon as it starts).
+        Each transcribed turn's stage times go to `observe` once it is over."""
+        result = await self._hear(utterance, speaker, scope_id, settings, transcript, addressing, barge_in)
+        if self._observe is not None and result.timings.transcribed is not None:
+            self._observe(result.timings.stages())
+        return result
+
+    async def _hear(self, utterance: Utterance, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings,
+                    transcript: Awaitable[Transcript] | None, addressing: Addressing, barge_in: bool) -> TurnResult:
         timings = TurnTimings(speech_end=utterance.speech_end_at, heard=utterance.ended_at)
         # In `always` mode every turn is for the bot: a member over their limits is not even transcribed.
         if addressing.mode == "always" and not await self._admitted(speaker):
@@ -160,14 +203,7 @@ class VoiceConversation:
 
         Raises ServiceError when TTS fails, BargedIn when a member spoke over it before it was queued.
         """
-        if self.tts is None:
-            raise ServiceDisabled("tts:kokoro", "KOKORO_API_URL is empty")
-        async with self._voice_lock:
-            generation = self.queue.open_segment()
-            try:
-                await self._speak(text, settings, generation, [])
-            finally:
-                self.queue.close_segment(generation)
+        await self.voice.say(text, settings)
 
     def barge_in(self) -> bool:
         """A member started talking over the bot: stop the answer and the audio. True if anything stopped."""
@@ -186,25 +222,26 @@ class VoiceConversation:
     async def _answer(self, prompt: Prompt, scope_id: int, settings: GuildVoiceSettings,
                       timings: TurnTimings, interrupt: asyncio.Event) -> TurnResult:
         result = TurnResult(transcript=prompt.content, timings=timings)
-        context = voice_memory(self.context, settings.memory)  # the call's own memory, or the text chat's
-        messages = await context.build(scope_id, prompt)
-        exchange = await context.remember_prompt(scope_id, prompt)
-        sentences: asyncio.Queue[str | None] = asyncio.Queue()
-        parts: list[str] = []
-        speaking = asyncio.ensure_future(self._speak_sentences(sentences, settings, result))
-        requester = Requester(prompt.author_id, self.guild_id)
+        turn = await self.turns.prepare(TurnRequest(
+            scope_id, prompt, self.guild_id, self.output.channel_ids(), voice=True,
+            kind=voice_memory_kind(settings.memory),  # the call's own memory, or the text chat's
+            may_post=self.output.may_post(prompt.author_id)))
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        written = _Written()
+        speaking = asyncio.ensure_future(self.voice.speak_pieces(pieces, settings, result))
         try:
-            await _unless_interrupted(self._write(messages, sentences, parts, timings, speaking, requester), interrupt)
+            await _unless_interrupted(self._write(turn, pieces, written, timings, speaking), interrupt)
         except (BargedIn, asyncio.CancelledError) as exc:
             # Barge-in, or the session closing (a real cancellation, re-raised once recorded).
             await _stop(speaking)
             self.queue.clear()
             result.status = "interrupted"
-            result.answer = "".join(parts)
+            result.answer = written.text
             said = " ".join(result.spoken) or result.answer
-            if said.strip():
-                await asyncio.shield(context.remember_answer(scope_id, said, "interrupted", exchange_id=exchange))
-                await asyncio.shield(self._post_answer(context, exchange, f"🔊 {said} … *(interrupted)*"))
+            exchange = await asyncio.shield(self.turns.remember(turn, None, partial=said.strip(),
+                                                                status="interrupted"))
+            text = f"🔊 {said} … *(interrupted)*" if said.strip() else ""
+            await asyncio.shield(self._post_answer(exchange, text, written))
             log.info("Voice answer interrupted after %d sentence(s)", len(result.spoken))
             if isinstance(exc, asyncio.CancelledError):
                 raise
@@ -212,104 +249,80 @@ class VoiceConversation:
         except LimitReached as exc:
             await _stop(speaking)
             result.status = "failed"
+            await self.turns.remember(turn, None)  # the member's words, as when the model fails
             await self._refuse(Speaker(prompt.author_id, prompt.author_name), exc.message)
             return result
         except ServiceError as exc:
             await _stop(speaking)
             log.warning("Voice answer failed: the LLM is unavailable: %s", exc)
             result.status, result.degraded = "failed", "llm"
-            result.answer = "".join(parts)
+            result.answer = written.text
+            exchange = await self.turns.remember(turn, None)
+            await self._post_answer(exchange, "", written)  # a reminder set before it failed is still confirmed
             await self._apologize(settings)
             return result
-        result.answer = "".join(parts).strip()
-        await context.remember_answer(scope_id, result.answer, exchange_id=exchange)
-        if result.degraded == "tts" and result.answer:
-            await self._post_answer(context, exchange, result.answer)
-        elif result.spoken:
-            await self._post_answer(context, exchange, f"🔊 {result.answer}")
+        result.answer = written.text.strip()
+        exchange = await self.turns.remember(turn, written.done, partial=result.answer)
+        if result.degraded == "tts":
+            await self._post_answer(exchange, result.answer, written)
+        else:
+            await self._post_answer(exchange, f"🔊 {result.answer}" if result.spoken else "", written)
         timings.first_audio = timings.first_audio or self.queue.first_frame_at
         return result
 
-    async def _post_answer(self, context: ContextBuilder, exchange_id: int, text: str) -> None:
-        posted = await self.output.post(text)
-        if posted is not None:
-            await context.link(exchange_id, [posted])
-
-    async def _write(self, messages: list[Message], sentences: asyncio.Queue[str | None], parts: list[str],
-                     timings: TurnTimings, speaking: asyncio.Future[None], requester: Requester) -> None:
-        """Stream the model's answer into `parts` and, sentence by sentence, to the speaker task."""
+    async def _write(self, turn: PreparedTurn, pieces: asyncio.Queue[str | None], written: _Written,
+                     timings: TurnTimings, speaking: asyncio.Future[None]) -> None:
+        """Stream the turn's answer into `written` and, piece by piece, to the speaking task. Only text is
+        spoken: thinking never; what was said before a tool call goes at once, while the tool runs."""
         cutter = SentenceCutter(first_clause_words=self.first_clause_words)
+        requester = Requester(turn.ctx.member_id, self.guild_id)
+
+        def speak(texts: list[str]) -> None:
+            for text in texts:
+                first(timings, "first_sentence", self._clock)
+                pieces.put_nowait(text)
+
         timings.llm_started = self._clock()
-        async with aclosing(self.llm.stream(messages, max_tokens=self.max_tokens, requester=requester)) as events:
-            async for event in events:
+        events = self.turns.answer(turn, admit_round=self._admit_round(requester), requester=requester,
+                                   max_tokens=self.max_tokens)
+        async with aclosing(events) as answer:
+            async for event in answer:
                 if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                    for sentence in cutter.feed(event.text):
-                        self._first(timings, "first_sentence")
-                        sentences.put_nowait(sentence)
-                elif isinstance(event, ChatResult):
-                    parts[:] = [event.text]
-        for sentence in cutter.flush():
-            self._first(timings, "first_sentence")
-            sentences.put_nowait(sentence)
-        sentences.put_nowait(None)
+                    written.parts.append(event.text)
+                    speak(cutter.feed(event.text))
+                elif isinstance(event, ToolStarted):
+                    speak(cutter.flush())
+                elif isinstance(event, ToolFinished):
+                    written.outcomes.append(event.outcome)
+                elif isinstance(event, AnswerDone):
+                    written.done = event
+        speak(cutter.flush())
+        pieces.put_nowait(None)
         await speaking
 
-    async def _speak_sentences(self, sentences: asyncio.Queue[str | None], settings: GuildVoiceSettings,
-                               result: TurnResult) -> None:
-        async with self._voice_lock:
-            await self._speak_all(sentences, settings, result)
-        if result.spoken:
-            await self.queue.wait_idle()
-            result.timings.first_audio = self.queue.first_frame_at
+    def _admit_round(self, requester: Requester) -> Callable[[int], Awaitable[None]] | None:
+        """A tool round is one more costly request of the speaker's (as in /chat)."""
+        limits = self.limits
+        if limits is None:
+            return None
 
-    async def _speak_all(self, sentences: asyncio.Queue[str | None], settings: GuildVoiceSettings,
-                         result: TurnResult) -> None:
-        generation = self.queue.open_segment()
-        try:
-            while (sentence := await sentences.get()) is not None:
-                if result.degraded == "tts":
-                    continue
-                if self.tts is None:
-                    result.degraded = "tts"
-                    continue
-                try:
-                    await self._speak(sentence, settings, generation, result.spoken, result.timings)
-                except ServiceError as exc:
-                    log.warning("TTS failed; the answer goes to the text channel instead: %s", exc)
-                    result.degraded = "tts"
-        finally:
-            self.queue.close_segment(generation)
+        async def admit(_round: int) -> None:
+            if (refusal := await limits.admit(requester.member_id, requester.guild_id, model=True)) is not None:
+                raise LimitReached(refusal)
+        return admit
 
-    async def _speak(self, text: str, settings: GuildVoiceSettings, generation: int, spoken: list[str],
-                     timings: TurnTimings | None = None) -> None:
-        """Synthesize one sentence into the queue, starting playback with its first PCM."""
-        assert self.tts is not None
-        if timings is not None:
-            self._first(timings, "tts_started")
-        if settings.rvc and self.rvc is not None:
-            clip = await self.tts.synthesize(text, voice=settings.voice, speed=settings.speed)
-            try:
-                clip = await self.rvc.convert(clip)
-            except ServiceError as exc:
-                log.warning("RVC failed; playing the unconverted voice: %s", exc)
-            self._queue_pcm(to_discord(clip), generation, timings)
-        else:
-            converter = StreamConverter(self.tts.sample_rate, 1)
-            async with aclosing(self.tts.stream(text, voice=settings.voice, speed=settings.speed)) as chunks:
-                async for chunk in chunks:
-                    self._queue_pcm(converter.feed(chunk), generation, timings)
-            self._queue_pcm(converter.flush(), generation, timings)
-        spoken.append(text)
-
-    def _queue_pcm(self, pcm: bytes, generation: int, timings: TurnTimings | None) -> None:
-        if not pcm:
+    async def _post_answer(self, exchange_id: int | None, text: str, written: _Written) -> None:
+        """The answer's text (when there is one to show), what its tools did and the sources they used, in the
+        call's chat; linked to the exchange, so deleting the message erases it."""
+        effects = [o.effect for o in written.outcomes if o.ok and o.effect is not None]
+        lines = [text, *(line for e in effects if (line := self.output.confirmation(e))),
+                 written.done.footer() if written.done is not None else ""]
+        message = "\n".join(line for line in lines if line)
+        if not message:
             return
-        if not self.queue.push(pcm, generation):
-            raise BargedIn  # barge-in cleared the queue under us
-        if timings is not None:
-            self._first(timings, "first_pcm")
-        self.output.start_playback()
+        posted = await self.output.post(message)
+        if posted is not None and exchange_id is not None:
+            await self.turns.link(exchange_id, [posted])
 
     async def _apologize(self, settings: GuildVoiceSettings) -> None:
         if self.tts is not None:
@@ -347,10 +360,6 @@ class VoiceConversation:
             self._stt_notice_sent = True
             await self.output.post(STT_UNAVAILABLE)
         return TurnResult(status="failed", degraded="stt", timings=timings)
-
-    def _first(self, timings: TurnTimings, name: str) -> None:
-        if getattr(timings, name) is None:
-            setattr(timings, name, self._clock())
 
 
 async def _unless_interrupted(work: Awaitable[None], interrupt: asyncio.Event) -> None:

@@ -8,17 +8,14 @@ one conversation, through the same ContextBuilder; erasing works as for any exch
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from services.chat.context import ContextBuilder
+from services.chat.memory import Kind
 
 DEFAULT_MEMORY = "separate"
 
 
-def voice_memory(context: ContextBuilder, memory: str) -> ContextBuilder:
-    """The voice context (its prompt and budget) reading and writing the memory kind `memory` picks."""
-    kind = "chat" if memory == "shared" else "voice"
-    return context if context.kind == kind else replace(context, kind=kind)
+def voice_memory_kind(memory: str) -> Kind:
+    """The memory kind the call's turns read and write (services/chat/turn.py TurnRequest.kind)."""
+    return "chat" if memory == "shared" else "voice"
 
 
 def voice_memory_scope(*, call_id: int, chat_id: int, memory: str) -> int:

@@ -19,6 +19,20 @@ class TurnTimings:
     first_pcm: float | None = None  # the first sentence's first PCM was queued
     first_audio: float | None = None  # the player read the first frame of the answer
 
+    def stages(self) -> dict[str, float | None]:
+        """Seconds per stage (None where a stage did not happen), named as /metrics and the dashboard name
+        them: deciding the turn was over, transcribing, preparing (memory, persona, model), the model's
+        first piece, TTS of that piece, and end of speech to first audio."""
+        return {"endpointing": _between(self.speech_end, self.heard), "stt": _between(self.heard, self.transcribed),
+                "prepare": _between(self.transcribed, self.llm_started),
+                "first_sentence": _between(self.llm_started, self.first_sentence),
+                "tts": _between(self.tts_started, self.first_pcm),
+                "first_audio": _between(self.speech_end, self.first_audio)}
+
+
+def _between(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else max(0.0, end - start)
+
 
 @dataclass
 class TurnResult:

@@ -3,7 +3,7 @@
 A sentence ends at . ! ? … (with closing quotes/brackets) followed by whitespace, or at a line
 break; common abbreviations and decimals do not end one. Very short pieces ("Hi.") are joined to
 what follows once a few are available, since one TTS request per word sounds choppy. Markdown
-that would be read aloud literally (`*`, `#`, backticks, link syntax) is removed. With
+that would be read aloud literally (`*`, `#`, backticks, link syntax, citations like [1]) is removed. With
 `first_clause_words`, the first piece may be the first clause instead (cut at a comma, semicolon
 or colon once it has that many words), so speech starts sooner; later pieces stay whole
 sentences for natural prosody.
@@ -19,6 +19,7 @@ _ABBREVIATIONS = frozenset({
 })
 _CLAUSE = re.compile(r"[,;:](\s+)")
 _LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")  # "[1]", "[1, 2]": a tool's source, shown in text, not read
 _MARKUP = re.compile(r"[*_`#>|~]+")
 _BULLET = re.compile(r"^\s*(?:[-+•]|\d+[.)])\s+", re.MULTILINE)
 
@@ -26,6 +27,7 @@ _BULLET = re.compile(r"^\s*(?:[-+•]|\d+[.)])\s+", re.MULTILINE)
 def speakable(text: str) -> str:
     """The text as it should be read aloud: no markdown symbols, links reduced to their words."""
     text = _LINK.sub(r"\1", text)
+    text = _CITATION.sub("", text)
     text = _BULLET.sub("", text)
     text = _MARKUP.sub("", text)
     return " ".join(text.split())

@@ -1,110 +1,27 @@
 """The turn pipeline with the real LLM router and speech clients against local servers speaking
-Ollama's, Kokoro's and Whisper's wire formats; a test player drains the queue at 10x real time."""
+Ollama's, Kokoro's and Whisper's wire formats; a test player drains the queue at 10x real time
+(fixtures in conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-import aiohttp
-import numpy as np
 import pytest
 
-from config.settings import load_settings
-from devtools.fakes.llm_server import FakeLLMServer, Reply
+from devtools.fakes.llm_server import Reply
 from devtools.fakes.rvc_servers import FakeRvcPython
-from devtools.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, Fault
-from devtools.testenv import CLOSED_PORT_URL, bot_test_env
-from services.chat.context import ContextBuilder
-from services.chat.memory import ConversationStore, MessageRef, Turn
+from devtools.fakes.speech_servers import FakeKokoro, Fault
+from devtools.testenv import CLOSED_PORT_URL
+from services.chat.memory import Turn
 from services.limits import MemberBuckets, MemberLimits, QuotaStore, TokenQuotas
-from services.llm import UsageStore, build_router
-from services.speech import Transcript, build_speech
-from services.storage import Database, HealthStore
-from services.voice import BargedIn, GuildVoiceSettings, PcmQueue, Speaker, TurnResult, Utterance, VoiceConversation
+from services.speech import Transcript
+from services.storage import Database
+from services.voice import BargedIn, Speaker, TurnResult
 from services.voice.addressing import Addressing
 from services.voice.conversation import LLM_APOLOGY, STT_UNAVAILABLE
-
-SCOPE = 900
-ALICE = Speaker(1, "alice")
-BOB = Speaker(2, "bob")
-GS = GuildVoiceSettings(voice="af_heart", speed=1.0, rvc=False, listen=True)
-
-
-@dataclass
-class Player:
-    """Output: records posts; 'plays' the queue 10x faster than real time on the loop."""
-
-    queue: PcmQueue | None = None
-    posts: list[str] = field(default_factory=list)
-    in_flight_at_first_play: list[int] = field(default_factory=list)
-    llm: FakeLLMServer | None = None
-    task: asyncio.Task[None] | None = None
-
-    async def post(self, text: str) -> MessageRef:
-        self.posts.append(text)
-        return MessageRef(channel_id=SCOPE, message_id=len(self.posts))
-
-    def start_playback(self) -> None:
-        if self.llm is not None and not self.in_flight_at_first_play:
-            self.in_flight_at_first_play.append(self.llm.in_flight)
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._play())
-
-    async def _play(self) -> None:
-        assert self.queue is not None
-        while self.queue.read():  # noqa: ASYNC110 - paces a player (10x real time), waits on nothing
-            await asyncio.sleep(0.002)
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[tuple[FakeLLMServer, FakeKokoro, FakeOpenAIWhisper]]:
-    llm = FakeLLMServer()
-    await llm.start()
-    async with FakeKokoro() as kokoro, FakeOpenAIWhisper(("What is the capital of France?",)) as whisper:
-        yield llm, kokoro, whisper
-    await llm.close()
-
-
-@pytest.fixture
-async def make(tmp_path: Path, servers):  # type: ignore[no-untyped-def]
-    llm_server, kokoro, whisper = servers
-    db = await Database.open(tmp_path / "c.db")
-    session = aiohttp.ClientSession()
-    made: list[Player] = []
-
-    def build(*, tts_url: str | None = None, stt_url: str | None = None, rvc_url: str = "",
-              limits: MemberLimits | None = None) -> tuple[VoiceConversation, Player]:
-        env = {**bot_test_env(tmp_path / "c.db"), "OLLAMA_HOST": llm_server.url, "OLLAMA_MODEL": "llama3.2:latest",
-               "KOKORO_API_URL": tts_url or kokoro.url, "WHISPER_API_URL": stt_url or whisper.url,
-               "RVC_API_URL": rvc_url, "RVC_MODEL": "alice"}
-        settings = load_settings(env, require_token=False)
-        health = HealthStore(db)
-        router = build_router(settings, session, health=health, usage=UsageStore(db),
-                              quotas=limits.quotas if limits is not None else None)
-        speech = build_speech(settings, session, None)
-        player = Player(llm=llm_server)
-        queue = PcmQueue(asyncio.get_running_loop())
-        player.queue = queue
-        made.append(player)
-        context = ContextBuilder(ConversationStore(db), "Be brief.", 3000).for_voice()
-        return VoiceConversation(llm=router, tts=speech.tts, stt=speech.stt, rvc=speech.rvc, context=context,
-                                 queue=queue, output=player, limits=limits, guild_id=7), player
-
-    yield build
-    for player in made:
-        if player.task is not None:
-            player.task.cancel()
-    await session.close()
-    await db.close()
-
-
-def utterance() -> Utterance:
-    t = np.arange(48_000) / 48_000
-    mono = (np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2")
-    return Utterance(np.repeat(mono, 2).tobytes(), 0.0, 1.0, 1.6)
+from tests.services.voice.conftest import ALICE, BOB, GS, SCOPE, utterance
 
 
 async def test_the_first_sentence_plays_while_the_model_still_writes(make, servers) -> None:
@@ -124,11 +41,11 @@ async def test_the_first_sentence_plays_while_the_model_still_writes(make, serve
     sent = llm.chat_requests[0].json["messages"]
     assert sent[0]["role"] == "system" and sent[0]["content"].startswith("Be brief. You are talking in a voice call")
     assert sent[-1]["content"] == "alice: What is the capital of France?"
-    turns = await conversation.context.store.recent(SCOPE, 1000, kind="voice")
+    turns = await conversation.turns.store.recent(SCOPE, 1000, kind="voice")
     assert [(t.role, t.content) for t in turns] == [("user", "What is the capital of France?"),
                                                     ("assistant", f"{first} {second}")]
     # Voice has its own memory, apart from the text chat of the same channel id.
-    assert await conversation.context.store.recent(SCOPE, 1000) == []
+    assert await conversation.turns.store.recent(SCOPE, 1000) == []
     # The next turn carries the history.
     llm.queue(Reply(text="Yes, really."))
     await conversation.answer("Really?", ALICE, SCOPE, GS)
@@ -136,7 +53,7 @@ async def test_the_first_sentence_plays_while_the_model_still_writes(make, serve
     assert roles == ["system", "user", "assistant", "user"]
     # The exchange is linked to the transcript (the member's words kept by the bot) and the posted answer:
     # deleting the posted answer erases the first exchange; /forget-me erases the rest and names the transcript.
-    store = conversation.context.store
+    store = conversation.turns.store
     assert await store.forget_messages([2]) == 2
     assert [t.content for t in await store.recent(SCOPE, 1000, kind="voice")] == ["Really?", "Yes, really."]
     await store.link(1, [])  # nothing to link: no error
@@ -189,7 +106,7 @@ async def test_barge_in_stops_the_turn_and_remembers_it_as_interrupted(make, ser
     assert result.status == "interrupted" and result.spoken
     assert conversation.queue.pending_bytes == 0
     await asyncio.wait_for(conversation.queue.wait_idle(), 2)
-    turns = await conversation.context.store.recent(SCOPE, 1000, kind="voice")
+    turns = await conversation.turns.store.recent(SCOPE, 1000, kind="voice")
     assert turns[-1].status == "interrupted" and turns[-1].content.startswith("One two three")
     assert player.posts[-1].startswith("🔊 One two three") and player.posts[-1].endswith("*(interrupted)*")
     assert not conversation.talking
@@ -244,7 +161,7 @@ async def test_a_say_spoken_over_raises_barged_in_and_the_next_one_plays(make, s
 async def test_history_is_built_like_chat_a_leading_answer_is_dropped(make, servers) -> None:
     llm, _, _ = servers
     conversation, _ = make()
-    store = conversation.context.store
+    store = conversation.turns.store
     await store.add(SCOPE, Turn("assistant", "An answer whose question was pruned."), kind="voice")
     await store.add(SCOPE, Turn("user", "Earlier question", "bob", 2), kind="voice")
     await store.add(SCOPE, Turn("assistant", "Earlier answer."), kind="voice")
@@ -281,7 +198,7 @@ async def test_in_name_mode_talk_between_members_is_ignored_and_a_named_turn_ans
     ignored = await heard("Did you watch the game last night?")
     assert ignored.status == "unaddressed" and not llm.chat_requests and player.posts == []
     for kind in ("voice", "chat"):  # nothing of it is kept, in either memory
-        assert await conversation.context.store.recent(SCOPE, 1000, kind=kind) == []
+        assert await conversation.turns.store.recent(SCOPE, 1000, kind=kind) == []
     answered = await heard("Jarvis, what is the capital of France?")
     assert answered.status == "complete" and len(llm.chat_requests) == 1
     assert llm.chat_requests[0].json["messages"][-1]["content"] == "alice: Jarvis, what is the capital of France?"
@@ -380,7 +297,7 @@ async def test_shared_memory_is_the_text_chats_and_separate_memory_the_calls_own
     """/voice memory: shared reads and writes kind "chat" (what /chat in that channel reads), separate kind "voice"."""
     llm, _, _ = servers
     conversation, _ = make()
-    store = conversation.context.store
+    store = conversation.turns.store
     await store.add(SCOPE, Turn("user", "Typed in the chat", "bob", 2))
     llm.queue(Reply(text="Shared."), Reply(text="Separate."))
     await conversation.answer("Spoken, shared.", ALICE, SCOPE, replace(GS, memory="shared"))
