@@ -29,10 +29,12 @@ SPOKEN_START = "I'm listening in this call. Use voice opt out if you'd rather no
 SPOKEN_JOIN = "Hi {name}, I'm listening in this call."
 
 
-def start_notice(channel: str, heard: list[str], not_heard: list[str]) -> str:
-    lines = [f"🎙️ **I'm listening in {channel}**: what you say is transcribed, answered and kept in my "
-             f"memory of this call (posted in this chat). Rather not be heard? {OPT_OUT}: your audio is then "
-             "dropped before it is even decoded."]
+def start_notice(channel: str, heard: list[str], not_heard: list[str], *, memory: str = "separate") -> str:
+    """The first notice in a call; where what is said is kept follows /voice memory (services/voice/memory.py)."""
+    kept = ("kept in this chat's conversation memory, which /chat and mentions here share (transcripts are "
+            "posted here)" if memory == "shared" else "kept in my memory of this call (transcripts are posted here)")
+    lines = [f"🎙️ **I'm listening in {channel}**: what you say is transcribed, answered and {kept}. "
+             f"Rather not be heard? {OPT_OUT}: your audio is then dropped before it is even decoded."]
     if heard:
         lines.append(f"Listening to: {', '.join(heard)}")
     if not_heard:
@@ -97,7 +99,8 @@ class Consent:
         if not self._announced:
             heard = [mentions[m.id] for m in members if m.id not in self.opted_out]
             not_heard = [mentions[m.id] for m in members if m.id in self.opted_out]
-            text = start_notice(f"**{self.session.vc.channel.name}**", heard, not_heard)
+            text = start_notice(f"**{self.session.vc.channel.name}**", heard, not_heard,
+                                memory=self.session.settings.memory)
             spoken = SPOKEN_START
         else:
             text = "\n".join(join_notice(mentions[m.id], opted_out=m.id in self.opted_out) for m in members)

@@ -30,6 +30,9 @@ async def test_the_call_and_the_voice_channels_text_chat_share_memory_only_when_
     assert ("shared with the text chat the call writes in" if memory == "shared" else "separate from text chat") \
         in chosen.text
     await joined(emulator, bot)
+    notice = await emulator.wait_for_message(call, lambda m: "I'm listening in" in m.content, timeout=5)
+    assert ("this chat's conversation memory" in notice.content) == (memory == "shared")
+    assert ("my memory of this call" in notice.content) == (memory == "separate")
     await emulator.voice.speak(emulator.guild.id, alice.id, speech(piper_voice, QUESTION), sample_rate=KOKORO_RATE,
                                channels=1)
     await emulator.wait_for_message(call, lambda m: m.content.startswith("🔊"), timeout=15)  # answered, stored

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from cogs.voice import render_settings
+from cogs.voice.consent import start_notice
 from cogs.voice.session import QueueSource
 from services.voice import GuildVoiceSettings, PcmQueue
 from services.voice.playback import FRAME_BYTES
@@ -33,3 +34,13 @@ async def test_queue_source_gives_pcm_frames_then_ends() -> None:
     queue.push(b"\x01" * FRAME_BYTES)
     assert source.read() == b"\x01" * FRAME_BYTES
     assert source.read() == b""  # discord.py's player stops on an empty read
+
+
+def test_the_listening_notice_says_where_what_is_said_is_kept() -> None:
+    separate = start_notice("**Voice**", ["<@1>"], [], memory="separate")
+    assert "kept in my memory of this call" in separate and "/chat" not in separate
+    shared = start_notice("**Voice**", ["<@1>"], ["<@2>"], memory="shared")
+    assert "memory of this call" not in shared
+    assert "kept in this chat's conversation memory, which /chat and mentions here share" in shared
+    assert shared.splitlines()[1:] == ["Listening to: <@1>", "Not listening to (opted out): <@2>"]
+    assert start_notice("**Voice**", [], []) == separate.replace("\nListening to: <@1>", "")
