@@ -47,11 +47,13 @@ from devtools.fakes.engines import (  # noqa: E402
 from devtools.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
 from devtools.testenv import bot_test_env  # noqa: E402
 from services.chat.context import ContextBuilder  # noqa: E402
-from services.chat.memory import ConversationStore  # noqa: E402
-from services.llm import Message, UsageStore, build_router  # noqa: E402
+from services.llm import Message, build_router  # noqa: E402
 from services.speech import AudioClip, build_speech  # noqa: E402
 from services.speech.audio import convert, to_discord  # noqa: E402
-from services.storage import Database, HealthStore  # noqa: E402
+from services.storage import Database  # noqa: E402
+from services.storage.sqlite.conversations import SqliteConversationStore  # noqa: E402
+from services.storage.sqlite.health import SqliteHealthStore  # noqa: E402
+from services.storage.sqlite.usage import SqliteUsageStore  # noqa: E402
 from services.voice import (  # noqa: E402
     EndpointConfig,
     Endpointer,
@@ -142,10 +144,10 @@ async def main() -> None:
                "KOKORO_API_URL": kokoro.url, "WHISPER_API_URL": stt.url, "WHISPER_MODEL": WHISPER_MODEL,
                "LLM_TOTAL_TIMEOUT": "60"}
         settings = load_settings(env, require_token=False)
-        router = build_router(settings, session, health=HealthStore(db), usage=UsageStore(db))
+        router = build_router(settings, session, health=SqliteHealthStore(db), usage=SqliteUsageStore(db))
         speech = build_speech(settings, session, None)
         assert speech.tts is not None and speech.stt is not None
-        context = ContextBuilder(ConversationStore(db), "Be brief.", 3000)
+        context = ContextBuilder(SqliteConversationStore(db), "Be brief.", 3000)
         parts: dict[str, list[float]] = {k: [] for k in ("endpointing", "STT", "LLM 1st sentence",
                                                           "TTS 1st sentence", "overhead", "total (streamed)",
                                                           "total (sequential)")}

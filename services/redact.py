@@ -6,7 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 MASK = "***"
 _PATTERNS = [
@@ -31,6 +31,16 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return _mask(text, forms)
+
+
+def describe_url(url: str) -> str:
+    """host:port/database of a database URL, never its user or password (for messages and logs)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 5432
+    except ValueError:
+        return "(an unreadable URL)"
+    return f"{parts.hostname or 'localhost'}:{port}{parts.path or '/'}"
 
 
 def _written_forms(secret: str) -> set[str]:

@@ -1,13 +1,17 @@
-"""Conversation memory in SQLite: per scope (channel, thread, DM, voice channel), survives restarts."""
+"""Conversation memory per scope (channel, thread, DM, voice channel); survives restarts.
+
+`ConversationStore` is the contract and the token-budget walk both backends share; the backends
+(services/storage/sqlite/conversations.py, services/storage/postgres/conversations.py) hold only SQL.
+"""
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.llm.base import Message, estimate_message_tokens
-from services.storage.db import Database
 
 
 @dataclass(frozen=True)
@@ -31,30 +35,40 @@ class Turn:
         return estimate_message_tokens(self.to_message())
 
 
-class ConversationStore:
-    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
-        self._db = db
+class ConversationStore(ABC):
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
 
+    # --- SQL, one implementation per backend ---------------------------------------------------
+
+    @abstractmethod
+    async def _insert(self, scope_id: int, turn: Turn, created_at: float) -> int:
+        """Store one turn; return its id (ids grow with time within a scope)."""
+
+    @abstractmethod
+    async def _newest(self, scope_id: int, limit: int) -> list[Turn]:
+        """Up to `limit` turns of the scope, newest first."""
+
+    @abstractmethod
+    async def clear(self, scope_id: int) -> int: ...
+
+    @abstractmethod
+    async def _prune(self, cutoff: float) -> int:
+        """Delete turns created before `cutoff`, in small batches."""
+
+    @abstractmethod
+    async def count(self, scope_id: int) -> int: ...
+
+    # --- shared logic ----------------------------------------------------------------------------
+
     async def add(self, scope_id: int, turn: Turn) -> int:
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                "INSERT INTO conversation_turns (scope_id, role, author_id, author_name, content, created_at, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (scope_id, turn.role, turn.author_id, turn.author_name, turn.content, self._clock(), turn.status),
-            )
-            return int(cursor.lastrowid or 0)
+        return await self._insert(scope_id, turn, self._clock())
 
     async def recent(self, scope_id: int, token_budget: int, *, max_turns: int = 200) -> list[Turn]:
         """The newest turns that fit the budget, oldest first; a turn that doesn't fit stops the walk."""
-        rows = await self._db.fetchall(
-            "SELECT id, role, content, author_name, author_id, status, created_at FROM conversation_turns "
-            "WHERE scope_id = ? ORDER BY id DESC LIMIT ?", (scope_id, max_turns))
         turns: list[Turn] = []
         used = 0
-        for row in rows:
-            turn = Turn(role=row["role"], content=row["content"], author_name=row["author_name"],
-                        author_id=row["author_id"], status=row["status"], id=row["id"], created_at=row["created_at"])
+        for turn in await self._newest(scope_id, max_turns):
             if used + turn.tokens > token_budget:
                 break
             used += turn.tokens
@@ -62,14 +76,5 @@ class ConversationStore:
         turns.reverse()
         return turns
 
-    async def clear(self, scope_id: int) -> int:
-        return await self._db.execute("DELETE FROM conversation_turns WHERE scope_id = ?", (scope_id,))
-
     async def prune(self, older_than_days: float) -> int:
-        cutoff = self._clock() - older_than_days * 86400
-        return await self._db.delete_in_batches("conversation_turns", "created_at < ?", (cutoff,),
-                                                order_by="created_at")
-
-    async def count(self, scope_id: int) -> int:
-        row = await self._db.fetchone("SELECT COUNT(*) FROM conversation_turns WHERE scope_id = ?", (scope_id,))
-        return int(row[0]) if row else 0
+        return await self._prune(self._clock() - older_than_days * 86400)

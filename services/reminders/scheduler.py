@@ -9,6 +9,12 @@ possible only if the process dies after Discord accepted a message and before th
 Due reminders are delivered in batches (bounded concurrency inside one); one falling due while a
 batch is out waits for that batch, which `deliver_timeout` bounds.
 
+With several processes (PostgreSQL), each scheduler works on the shards its process holds
+(`shards`): due reminders are claimed for this scheduler (`claim`) before delivery, the claim is
+renewed while the batch is out and fences the outcome, and a clean stop gives back what it claimed
+and did not finish. Each delivery carries the reminder's nonce, so Discord drops a repeat of a
+message it already accepted (a process killed between Discord's answer and the commit).
+
 A failed attempt is retried with exponential backoff until `max_attempts`, then a one-off reminder
 is marked failed with the reason; a recurring one skips to its next occurrence (it is marked failed
 only when the cog reports a permanent failure, i.e. nowhere left to deliver).
@@ -20,7 +26,9 @@ import asyncio
 import contextlib
 import logging
 import math
-import sqlite3
+import os
+import secrets
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,7 +38,8 @@ from datetime import UTC, datetime
 from services.redact import redact
 from services.reminders.models import DeliveryResult, DueReminder, Outcome, Reminder
 from services.reminders.store import ReminderStore
-from services.storage import StorageError
+from services.shards import ALL, Shards
+from services.storage import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +85,7 @@ class _GroupCommit:
             batch, self._queued = self._queued, []
             try:
                 await self._commit([o for o, _ in batch])
-            except (sqlite3.Error, StorageError):
+            except DATABASE_ERRORS:
                 log.exception("Could not record %d reminder deliveries; will retry", len(batch))
                 self.unsaved.extend(o for o, _ in batch)
             finally:
@@ -98,8 +107,13 @@ class ReminderScheduler:
     def __init__(self, store: ReminderStore, deliver: Deliver, *, max_attempts: int,
                  clock: Clock = time.time, sleep: Sleep = asyncio.sleep, batch_size: int = 200,
                  concurrency: int = 20, deliver_timeout: float = 60.0, retry_delay: float = 60.0,
-                 retry_max_delay: float = 900.0, max_sleep: float = 600.0, window: int = 1_000) -> None:
+                 retry_max_delay: float = 900.0, max_sleep: float = 600.0, window: int = 1_000,
+                 shards: Callable[[], Shards] = lambda: ALL, claim: str | None = None, lease: float = 15.0) -> None:
         self._store = store
+        self._shards = shards
+        # Unique per scheduler run: a restarted process never mistakes an old claim for its own.
+        self.claim = claim or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._lease = lease
         self._deliver = deliver
         self._max_attempts = max_attempts
         self._clock = clock
@@ -112,7 +126,7 @@ class ReminderScheduler:
         # Only a guard against wall-clock jumps and host suspend (the event-loop clock stops then).
         self._max_sleep = max_sleep
         self._wake = asyncio.Event()
-        self._commits = _GroupCommit(store.apply)
+        self._commits = _GroupCommit(lambda outcomes: store.apply(outcomes, claim=self.claim))
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._next_due_at: float | None = None
@@ -163,6 +177,15 @@ class ReminderScheduler:
                 await task
         self._idle = False
         self._next_due_at = None
+        try:  # what was delivered is recorded; what was claimed and not delivered goes back
+            await self._commits.flush()
+            released = await self._store.release(self.claim)
+        except DATABASE_ERRORS as exc:
+            log.warning("Could not give back claimed reminders at stop (%s); their claims expire in %.0f s",
+                        exc, self._lease)
+        else:
+            if released:
+                log.info("Gave back %d claimed reminders not yet delivered", released)
 
     def notify(self, due_at: float | None = None) -> None:
         """A reminder due at `due_at` was added or cancelled; wake up if that changes the next wake time."""
@@ -197,12 +220,13 @@ class ReminderScheduler:
             self._next_due_at = None
             try:
                 await self._commits.flush()
-                batch = await self._store.due(self._clock(), self._batch_size)
+                batch = await self._store.claim_due(self._clock(), self._batch_size, shards=self._shards(),
+                                                    claim=self.claim, lease=self._lease)
                 if batch:
                     await self._deliver_batch(batch)
                     continue
-                next_due = await self._store.next_due_at()
-            except (sqlite3.Error, StorageError):
+                next_due = await self._store.next_due_at(self._shards())
+            except DATABASE_ERRORS:
                 log.exception("Reminder database error; trying again in %.0f s", _DB_RETRY_DELAY)
                 await self._wait(_DB_RETRY_DELAY)
                 continue
@@ -231,9 +255,24 @@ class ReminderScheduler:
 
     async def _deliver_batch(self, batch: list[Reminder]) -> None:
         slots = asyncio.Semaphore(self._concurrency)
-        async with asyncio.TaskGroup() as group:
-            for reminder in batch:
-                group.create_task(self._attempt(reminder, slots))
+        renewing = asyncio.create_task(self._renew_claims(), name="reminder-claims")
+        try:
+            async with asyncio.TaskGroup() as group:
+                for reminder in batch:
+                    group.create_task(self._attempt(reminder, slots))
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew_claims(self) -> None:
+        """Keep this batch's claims alive while it is out (a third of the lease between renewals)."""
+        while True:
+            await self._sleep(self._lease / 3)
+            try:
+                await self._store.renew(self.claim, self._clock() + self._lease)
+            except DATABASE_ERRORS as exc:
+                log.warning("Could not renew reminder claims (%s); they may be taken over", exc)
 
     async def _attempt(self, reminder: Reminder, slots: asyncio.Semaphore) -> None:
         async with slots:

@@ -7,9 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from config.healthcheck import GATEWAY, check_health
+from config.healthcheck import check_health
 from config.settings import load_settings
-from services.storage import Database, HealthStore
+from services.shards import gateway_service
+from services.storage import Database
+from services.storage.sqlite.health import SqliteHealthStore
+
+GATEWAY = "discord:gateway"
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +30,7 @@ async def test_fresh_connected_stale_and_down(tmp_path):
     db = await Database.open(path)
     try:
         assert check_health(settings)[1].startswith("the bot has not checked")
-        store = HealthStore(db, clock=lambda: 1000.0)
+        store = SqliteHealthStore(db, clock=lambda: 1000.0)
         await store.record_success(GATEWAY, 42.0)
         assert check_health(settings, now=1003.0) == (True, "Discord gateway healthy, checked 3 s ago")
         # 2 intervals + probe timeout + grace = 40 s: a stuck loop or a dead process stops refreshing it.
@@ -41,9 +45,7 @@ async def test_fresh_connected_stale_and_down(tmp_path):
 
 
 def test_the_name_matches_the_admin_cogs_probe():
-    from cogs.admin import GATEWAY as RECORDED
-
-    assert GATEWAY == RECORDED
+    assert gateway_service(settings_for(Path("x")).home_shards) == GATEWAY
 
 
 def test_command_line(tmp_path):

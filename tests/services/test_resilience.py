@@ -8,7 +8,8 @@ import pytest
 
 from services.errors import PermanentError, TransientError
 from services.resilience import CircuitBreaker, CircuitOpen, RetryPolicy, call_with_retry, is_service_fault
-from services.storage import Database, HealthStore
+from services.storage import Database
+from services.storage.sqlite.health import SqliteHealthStore
 
 
 class Clock:
@@ -22,7 +23,7 @@ class Clock:
 @pytest.fixture
 async def health(tmp_path):
     db = await Database.open(tmp_path / "bot.db")
-    yield HealthStore(db)
+    yield SqliteHealthStore(db)
     await db.close()
 
 

@@ -18,10 +18,13 @@ from devtools.fakes.rvc_servers import FakeRvcPython
 from devtools.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, Fault
 from devtools.testenv import CLOSED_PORT_URL, bot_test_env
 from services.chat.context import ContextBuilder
-from services.chat.memory import ConversationStore, Turn
-from services.llm import UsageStore, build_router
+from services.chat.memory import Turn
+from services.llm import build_router
 from services.speech import build_speech
-from services.storage import Database, HealthStore
+from services.storage import Database
+from services.storage.sqlite.conversations import SqliteConversationStore
+from services.storage.sqlite.health import SqliteHealthStore
+from services.storage.sqlite.usage import SqliteUsageStore
 from services.voice import BargedIn, GuildVoiceSettings, PcmQueue, Speaker, Utterance, VoiceConversation
 from services.voice.conversation import LLM_APOLOGY, STT_UNAVAILABLE
 
@@ -77,14 +80,14 @@ async def make(tmp_path: Path, servers):  # type: ignore[no-untyped-def]
                "KOKORO_API_URL": tts_url or kokoro.url, "WHISPER_API_URL": stt_url or whisper.url,
                "RVC_API_URL": rvc_url, "RVC_MODEL": "alice"}
         settings = load_settings(env, require_token=False)
-        health = HealthStore(db)
-        router = build_router(settings, session, health=health, usage=UsageStore(db))
+        health = SqliteHealthStore(db)
+        router = build_router(settings, session, health=health, usage=SqliteUsageStore(db))
         speech = build_speech(settings, session, None)
         player = Player(llm=llm_server)
         queue = PcmQueue(asyncio.get_running_loop())
         player.queue = queue
         made.append(player)
-        context = ContextBuilder(ConversationStore(db), "Be brief.", 3000).for_voice()
+        context = ContextBuilder(SqliteConversationStore(db), "Be brief.", 3000).for_voice()
         return VoiceConversation(llm=router, tts=speech.tts, stt=speech.stt, rvc=speech.rvc, context=context,
                                  queue=queue, output=player), player
 
