@@ -158,10 +158,10 @@ class PgCoordinator(Coordinator):
             self._conn = None
             self._forget("the coordination connection closed")
 
-    def _forget(self, why: str) -> None:
+    def _forget(self, why: str, *, level: int = logging.WARNING) -> None:
         if self._leader or self._held or self._adopted:
             if self._leader:
-                log.warning("No longer the leader: %s", why)
+                log.log(level, "No longer the leader: %s", why)
             self._leader = False
             self._held.clear()
             self._adopted.clear()
@@ -170,7 +170,8 @@ class PgCoordinator(Coordinator):
     async def _drop(self, *, closing: bool = False) -> None:
         async with self._conn_lock:
             conn, self._conn = self._conn, None
-            self._forget("shutting down" if closing else "connection problem")
+            self._forget("shutting down" if closing else "connection problem",
+                         level=logging.INFO if closing else logging.WARNING)
             if conn is not None:
                 conn.remove_termination_listener(self._lost)
                 with contextlib.suppress(*DRIVER_ERRORS):
