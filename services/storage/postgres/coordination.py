@@ -46,6 +46,7 @@ class PgCoordinator(Coordinator):
         self._adopted: set[int] = set()
         self._given_back: dict[int, float] = {}  # shard -> when, so we do not grab it again at once
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # a shard this process runs was just given back: take it now
         self._closed = False
 
     @property
@@ -84,7 +85,9 @@ class PgCoordinator(Coordinator):
 
     async def _loop(self) -> None:
         while not self._closed:
-            await asyncio.sleep(ASK_AGAIN if self._held != self.home.ids else self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), ASK_AGAIN if self._held != self.home.ids else self._interval)
+            self._wake.clear()
             try:
                 await self._maintain()
             except (StorageError, *DRIVER_ERRORS) as exc:
@@ -129,13 +132,22 @@ class PgCoordinator(Coordinator):
         return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", locks.PROJECT, key))
 
     async def _heard(self, payload: str) -> None:
+        """{"want": shard}: its process asks for it back; {"released": shard}: given back, take it."""
         try:
             note = json.loads(payload)
-            shard, by = int(note["want"]), str(note["by"])
+            by = str(note["by"])
+            released = int(note["released"]) if "released" in note else None
+            shard = int(note["want"]) if released is None else released
         except (ValueError, KeyError, TypeError):
             log.warning("Ignored a malformed shard_lease notification: %.200r", payload)
             return
-        if by == self._db.token or shard not in self._adopted:
+        if by == self._db.token:
+            return
+        if released is not None:
+            if released in self.home.ids - self._held:
+                self._wake.set()
+            return
+        if shard not in self._adopted:
             return
         async with self._conn_lock:
             conn = self._conn
@@ -147,6 +159,7 @@ class PgCoordinator(Coordinator):
                 return  # the connection is going; _lost drops everything
             self._adopted.discard(shard)
             self._given_back[shard] = time.monotonic()
+        await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, json.dumps({"released": shard, "by": self._db.token}))
         log.info("Gave shard %d back to its process", shard)
         self._changed()
 
