@@ -41,8 +41,10 @@ class Chat(commands.Cog):
         self.queue = KeyedQueue()
         self.cooldown = Cooldown(settings.chat_user_cooldown)
         self.answering: set[asyncio.Task[object]] = set()
+        coordinator = bot.services.coordinator
         self.prune_history = pruning_loop("chat turns", settings.chat_history_days,
-                                          lambda: self.store.prune(settings.chat_history_days))
+                                          lambda: self.store.prune(settings.chat_history_days),
+                                          leader=lambda: coordinator.is_leader)
 
     async def cog_load(self) -> None:
         self.prune_history.start()

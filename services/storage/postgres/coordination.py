@@ -132,36 +132,46 @@ class PgCoordinator(Coordinator):
         return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", locks.PROJECT, key))
 
     async def _heard(self, payload: str) -> None:
-        """{"want": shard}: its process asks for it back; {"released": shard}: given back, take it."""
+        """{"want": shard}: its process asks for it back (we give it if we adopted it);
+        {"released": [shards], "leader": bool}: free now (a shard given back, a process stopping):
+        try at once instead of at the next interval."""
         try:
             note = json.loads(payload)
             by = str(note["by"])
-            released = int(note["released"]) if "released" in note else None
-            shard = int(note["want"]) if released is None else released
+            want = int(note["want"]) if "want" in note else None
+            released = {int(s) for s in note.get("released", [])}
+            leader_free = bool(note.get("leader"))
         except (ValueError, KeyError, TypeError):
             log.warning("Ignored a malformed shard_lease notification: %.200r", payload)
             return
-        if by == self._db.token:
+        if by == self._db.token or self._closed:
             return
-        if released is not None:
-            if released in self.home.ids - self._held:
+        if want is None:
+            ours = released & (self.home.ids - self._held)
+            adoptable = released - self.home.ids if self._adopt else set()
+            if ours or adoptable or (leader_free and not self._leader):
                 self._wake.set()
             return
-        if shard not in self._adopted:
+        if want not in self._adopted:
             return
         async with self._conn_lock:
             conn = self._conn
-            if conn is None or shard not in self._adopted:
+            if conn is None or want not in self._adopted:
                 return
             try:
-                await conn.fetchval("SELECT pg_advisory_unlock($1, $2)", locks.PROJECT, locks.shard_lease(shard))
+                await conn.fetchval("SELECT pg_advisory_unlock($1, $2)", locks.PROJECT, locks.shard_lease(want))
             except DRIVER_ERRORS:
                 return  # the connection is going; _lost drops everything
-            self._adopted.discard(shard)
-            self._given_back[shard] = time.monotonic()
-        await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, json.dumps({"released": shard, "by": self._db.token}))
-        log.info("Gave shard %d back to its process", shard)
+            self._adopted.discard(want)
+            self._given_back[want] = time.monotonic()
+        await self._announce([want], leader=False)
+        log.info("Gave shard %d back to its process", want)
         self._changed()
+
+    async def _announce(self, shards: list[int], *, leader: bool) -> None:
+        with contextlib.suppress(StorageError):
+            await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL,
+                                   json.dumps({"released": shards, "leader": leader, "by": self._db.token}))
 
     # --- losing the connection -------------------------------------------------------------------
 
@@ -183,9 +193,12 @@ class PgCoordinator(Coordinator):
     async def _drop(self, *, closing: bool = False) -> None:
         async with self._conn_lock:
             conn, self._conn = self._conn, None
+            shards, leader = sorted(self._held | self._adopted), self._leader
             self._forget("shutting down" if closing else "connection problem",
                          level=logging.INFO if closing else logging.WARNING)
             if conn is not None:
                 conn.remove_termination_listener(self._lost)
                 with contextlib.suppress(*DRIVER_ERRORS):
-                    await conn.close(timeout=5)
+                    await conn.close(timeout=5)  # the server frees our locks with the session
+        if closing and (shards or leader):  # a clean stop: the others take over now, not at their next try
+            await self._announce(shards, leader=leader)

@@ -151,7 +151,7 @@ class PostgresReminderStore(ReminderStore):
             "UPDATE reminders r SET state = u.state, due_at = u.due_at, occurrence_at = u.occurrence_at, "
             "attempts = u.attempts, last_error = u.last_error, "
             "delivered_at = COALESCE(u.delivered_at, r.delivered_at), deliveries = r.deliveries + u.delivered, "
-            "finished_at = u.finished_at, claimed_by = NULL, claim_expires_at = NULL "
+            "finished_at = u.finished_at, claim_expires_at = NULL "  # claimed_by stays: who delivered it last
             "FROM unnest($1::text[], $2::float8[], $3::float8[], $4::int[], $5::text[], $6::float8[], $7::int[], "
             "$8::float8[], $9::bigint[]) AS u(state, due_at, occurrence_at, attempts, last_error, delivered_at, "
             "delivered, finished_at, id) "

@@ -19,7 +19,7 @@ CREATE TABLE reminders (
     created_at       double precision NOT NULL,
     delivered_at     double precision,
     deliveries       integer NOT NULL DEFAULT 0,
-    claimed_by       text,                         -- the process delivering it (state = 'delivering')
+    claimed_by       text,                         -- the process delivering it (state = 'delivering'), or that did
     claim_expires_at double precision              -- after this another process may take it over
 );
 CREATE INDEX reminders_state_due ON reminders (state, due_at);
