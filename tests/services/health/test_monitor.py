@@ -296,3 +296,37 @@ async def test_change_listeners_hear_probes_and_real_traffic_until_unsubscribed(
 def test_worth_alerting(old, new, expected):
     before = ServiceHealth("x", old) if old else None
     assert worth_alerting(before, ServiceHealth("x", new)) is expected
+
+
+async def test_only_the_leader_probes_the_services_and_prunes(db):
+    """With several processes, a follower probes only what is its own (its gateway connection); the
+    leader probes everything and prunes the history; /health refresh:true probes everything anywhere."""
+    now = [1_000_000.0]
+    leading = [False]
+    probed: list[str] = []
+
+    def check(name: str):
+        async def run() -> ProbeResult:
+            probed.append(name)
+            return ProbeResult()
+        return run
+
+    store, history = SqliteHealthStore(db, clock=lambda: now[0]), SqliteHealthHistory(db)
+    await history.add(ServiceHealth("old", "healthy", checked_at=now[0] - 30 * 86400))
+    monitor = HealthMonitor(store, history, [Probe("tts:kokoro", check("tts")), Probe("database", check("db")),
+                                             Probe("discord:gateway:1", check("gateway"), local=True)],
+                            interval=60, timeout=1, history_days=7, clock=lambda: now[0],
+                            leader=lambda: leading[0], shared=True)
+    await monitor.run_once()
+    assert probed == ["gateway"]
+    assert await history.recent("old") != [], "a follower does not prune"
+    probed.clear()
+    await monitor.run_once(everything=True)
+    assert sorted(probed) == ["db", "gateway", "tts"]
+    leading[0] = True
+    probed.clear()
+    await monitor.run_once()
+    assert sorted(probed) == ["db", "gateway", "tts"]
+    assert await history.recent("old") == []
+    # Rows another process wrote before this one started are not stale for that reason alone.
+    assert not monitor.is_stale(ServiceHealth("tts:kokoro", "healthy", checked_at=now[0] - 5), now[0])
