@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 1_000
 PAGE_SIZE = 10
+CLAIM_AHEAD = 0.1  # seconds: the scheduler claims due reminders this early, then delivers each on time
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class ReminderService:
         return cls(store, default_tz=settings.reminder_default_tz, max_horizon_days=settings.reminder_max_horizon_days,
                    min_interval=settings.reminder_min_interval, max_per_user=settings.reminder_max_per_user,
                    max_attempts=settings.reminder_max_attempts, history_days=settings.reminder_history_days,
-                   coordinator=coordinator, lease=settings.reminder_claim_lease)
+                   coordinator=coordinator, lease=settings.reminder_claim_lease, lookahead=CLAIM_AHEAD)
 
     # --- scheduler (cog_load / cog_unload) ---------------------------------------------------
 

@@ -381,3 +381,26 @@ async def test_stats_report_lateness(make: Factory, store: ReminderStore, clock:
     stats = scheduler.stats()
     assert stats.delivered == 10
     assert (stats.lateness_p50, stats.lateness_p99, stats.lateness_max) == (14, 19, 19)
+
+
+async def test_claimed_ahead_but_delivered_on_the_dot(make: Factory, store: ReminderStore, clock: FakeClock,
+                                                      recorder: Recorder, backends: Backends) -> None:
+    """With a lookahead the scheduler wakes and claims early (the claim is not added to the lateness),
+    then delivers each reminder at its time, never before."""
+    t0 = clock.now
+    first, second = await store.add(new(t0 + 60)), await store.add(new(t0 + 61))
+    scheduler = make(lookahead=5)
+    await clock.wait_for_sleeper(t0 + 55)  # wakes early...
+    await clock.advance(55)
+    await clock.wait_for_sleeper(t0 + 60)  # ...claims, and waits for the first one's time
+    assert recorder.calls == []
+    if backends.kind == "postgres":
+        assert (await store.get(first.id)).state == "delivering"
+    await clock.advance(5)
+    await recorder.wait_for_calls(1)
+    await clock.advance(1)
+    await recorder.wait_for_calls(2)
+    assert [(at, due.reminder.id, due.late_by) for at, due in recorder.calls] == [
+        (t0 + 60, first.id, 0.0), (t0 + 61, second.id, 0.0)]
+    await settle(scheduler)
+    assert (await store.get(second.id)).state == "delivered"
