@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from config.settings import Settings
+from discord_ui.global_limit import pace_requests, share_of
 from discord_ui.routing import connector
 from discord_ui.ui import reply
 from services.container import Services
@@ -76,6 +77,8 @@ class Bot(commands.AutoShardedBot):
         self.extensions_to_load = list(extensions)
         self.failed_extensions: dict[str, str] = {}
         self.sync_commands = sync_commands and 0 in home.ids
+        share = share_of(settings.discord_global_rate_limit, home) if settings.shard_count else None
+        self.rest_pace = pace_requests(self, share) if share is not None else None
         self._closing: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:

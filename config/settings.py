@@ -246,6 +246,7 @@ class Settings:
     bot_owner_ids: tuple[int, ...] = _field((), "Discord", "Comma-separated user ids allowed to run admin commands everywhere", _parse_ids)
     discord_api_base_url: str = _field("", "Discord", "Advanced/testing: REST base instead of https://discord.com/api/v10 (local emulator)", _URL_OPT)
     discord_gateway_url: str = _field("", "Discord", "Advanced/testing: gateway websocket URL instead of wss://gateway.discord.gg", _parse_str)
+    discord_global_rate_limit: float = _field(50.0, "Discord", "REST requests per second Discord allows this bot token in all (50 unless Discord raised it); several processes split it by shards", _parse_float(minimum=1))
     discord_ca_file: str = _field("", "Discord", "Advanced/testing: extra CA certificate (PEM) to trust for TLS, e.g. a local voice server", _parse_str)
 
     # --- Core ----------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ Start = Callable[..., Awaitable[BotProcess]]
 
 
 @pytest.fixture
-async def start(bot_process: Any, postgres_dsn: str, emulator: DiscordEmulator) -> Start:
+async def start(postgres_dsn: str, bot_process: Any, emulator: DiscordEmulator) -> Start:
     """`await start(1)`: a bot process running shard 1 of 2 on the test's PostgreSQL, ready."""
 
     async def run(shard: int, **settings: Any) -> BotProcess:
