@@ -35,6 +35,8 @@ async def start(postgres_dsn: str, bot_process: Any, emulator: DiscordEmulator) 
     """`await start(1)`: a bot process running shard 1 of 2 on the test's PostgreSQL, ready."""
 
     async def run(shard: int, **settings: Any) -> BotProcess:
+        # The local Discord has no global limit to respect: pacing is tested in tests/discord_ui.
+        settings.setdefault("discord_global_rate_limit", 5_000)
         process = await bot_process(database_url=postgres_dsn, shard_count=2, shard_ids=shard,
                                     bot_owner_ids=emulator.member("alice").id, **settings)
         await process.wait_ready(shards=[shard])
