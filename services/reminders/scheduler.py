@@ -31,11 +31,12 @@ import secrets
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.redact import redact
+from services.reminders.commits import GroupCommit
 from services.reminders.models import DeliveryResult, DueReminder, Outcome, Reminder
 from services.reminders.store import ReminderStore
 from services.shards import ALL, Shards
@@ -61,44 +62,6 @@ class SchedulerStats:
     lateness_p99: float | None
     lateness_max: float | None
     next_due_at: float | None
-
-
-class _GroupCommit:
-    """Whoever takes the lock commits everything queued so far; the others find theirs done.
-
-    Outcomes whose commit failed are kept in `unsaved` and must be flushed before new work is read,
-    so a database that refuses writes does not make the scheduler deliver the same reminders again.
-    """
-
-    def __init__(self, commit: Callable[[Sequence[Outcome]], Awaitable[object]]) -> None:
-        self._commit = commit
-        self._queued: list[tuple[Outcome, asyncio.Future[None]]] = []
-        self._lock = asyncio.Lock()
-        self.unsaved: list[Outcome] = []
-
-    async def submit(self, outcome: Outcome) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queued.append((outcome, done))
-        async with self._lock:
-            if done.done():
-                return
-            batch, self._queued = self._queued, []
-            try:
-                await self._commit([o for o, _ in batch])
-            except DATABASE_ERRORS:
-                log.exception("Could not record %d reminder deliveries; will retry", len(batch))
-                self.unsaved.extend(o for o, _ in batch)
-            finally:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-
-    async def flush(self) -> None:
-        """Commit outcomes left over from a failed commit; raises while the database still refuses."""
-        async with self._lock:
-            if self.unsaved:
-                await self._commit(self.unsaved)
-                self.unsaved = []
 
 
 class ReminderScheduler:
@@ -130,7 +93,7 @@ class ReminderScheduler:
         # Only a guard against wall-clock jumps and host suspend (the event-loop clock stops then).
         self._max_sleep = max_sleep
         self._wake = asyncio.Event()
-        self._commits = _GroupCommit(lambda outcomes: store.apply(outcomes, claim=self.claim))
+        self._commits = GroupCommit(lambda outcomes: store.apply(outcomes, claim=self.claim))
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._next_due_at: float | None = None
