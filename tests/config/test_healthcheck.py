@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from config.healthcheck import check_health
 from config.settings import load_settings
 from services.shards import gateway_service
 from services.storage import Database
+from services.storage.backend import PostgresBackend
+from services.storage.postgres.database import PgDatabase
 from services.storage.sqlite.health import SqliteHealthStore
 
 GATEWAY = "discord:gateway"
@@ -55,3 +58,28 @@ def test_command_line(tmp_path):
     assert result.returncode == 1
     assert result.stdout.startswith("unhealthy: no database at") and result.stderr == ""
     assert not (tmp_path / "bot.db").exists(), "the health check must never create the database"
+
+
+async def test_with_postgresql_each_process_reads_its_own_gateway_row(postgres_dsn):
+    """Several processes: the container check of the process on shard 1 reads discord:gateway:1."""
+    env = {"DATABASE_URL": postgres_dsn, "SHARD_COUNT": "2", "SHARD_IDS": "1", "HEALTH_CHECK_INTERVAL": "10",
+           "HEALTH_PROBE_TIMEOUT": "5"}
+    settings = load_settings(env, require_token=False)
+
+    async def check(*args, **kwargs):  # the command runs its own event loop: off this one
+        return await asyncio.to_thread(check_health, *args, **kwargs)
+
+    assert (await check(settings))[1].startswith("no tables in PostgreSQL")
+    backend = PostgresBackend(await PgDatabase.open(postgres_dsn))
+    try:
+        store = backend.health(clock=lambda: 1000.0)
+        assert (await check(settings))[1].startswith("the bot has not checked")
+        await store.record_success("discord:gateway:0", 5.0)  # the other process's row
+        assert not (await check(settings, now=1001.0))[0]
+        await store.record_success("discord:gateway:1", 7.0)
+        assert await check(settings, now=1002.0) == (True, "Discord gateway healthy, checked 2 s ago")
+    finally:
+        await backend.close()
+    unreachable = load_settings({**env, "DATABASE_URL": "postgresql://bot:pw@127.0.0.1:9/bot"}, require_token=False)
+    healthy, reason = await check(unreachable)
+    assert not healthy and reason.startswith("cannot reach PostgreSQL at 127.0.0.1:9/bot") and "pw" not in reason
