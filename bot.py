@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from config.settings import Settings
 from discord_ui.global_limit import pace_requests, share_of
+from discord_ui.metrics import AckTracker
 from discord_ui.routing import connector
 from discord_ui.ui import reply
 from services.container import Services
@@ -21,28 +22,40 @@ from services.storage.backend import Backend
 log = logging.getLogger(__name__)
 
 # Every extension the bot loads, in order. A new cog is added here, not discovered by file name.
-EXTENSIONS = ("cogs.admin", "cogs.chat", "cogs.search", "cogs.reminders", "cogs.voice")
+EXTENSIONS = ("cogs.admin", "cogs.chat", "cogs.search", "cogs.reminders", "cogs.voice", "cogs.privacy",
+              "cogs.metrics")
 
 
-def build_intents() -> discord.Intents:
-    intents = discord.Intents.default()
+def build_intents(settings: Settings) -> discord.Intents:
+    intents = discord.Intents.default()  # includes moderation: bans cancel the banned member's reminders
     intents.message_content = True  # mentions and replies are answered; privileged, see README
+    intents.members = settings.discord_members_intent  # privileged: leaves are seen at once (see README)
     return intents
 
 
 class BotTree(app_commands.CommandTree):
-    """Every slash command error ends in a short answer to the user and a log line with the cause."""
+    """Every slash command error ends in a short answer to the user and a log line with the cause.
+    Commands from a server outside ALLOWED_GUILD_IDS are refused (the bot is leaving it)."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        client = interaction.client
+        if interaction.guild_id is not None and isinstance(client, Bot) and not client.serves(interaction.guild_id):
+            raise app_commands.CheckFailure("This bot does not serve this server.")
+        return True
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        command = interaction.command.qualified_name if interaction.command else "?"
         if isinstance(error, app_commands.CommandOnCooldown):
-            message = f"Slow down: try again in {error.retry_after:.0f} s."
+            outcome, message = "cooldown", f"Slow down: try again in {error.retry_after:.0f} s."
         elif isinstance(error, app_commands.CheckFailure):
-            message = str(error) or "You can't use this command here."
+            outcome, message = "refused", str(error) or "You can't use this command here."
         else:
             cause = error.__cause__ or error
-            command = interaction.command.qualified_name if interaction.command else "?"
+            outcome = "error"
             log.error("Command /%s failed: %s", command, cause, exc_info=cause)
             message = "Something went wrong on my side; the error was logged for the bot's admins."
+        if isinstance(self.client, Bot):
+            self.client.services.metrics.interaction(command, outcome)
         try:
             await reply(interaction, message, ephemeral=True)
         except discord.HTTPException as exc:
@@ -62,18 +75,22 @@ class Bot(commands.AutoShardedBot):
                  extensions: Sequence[str] = EXTENSIONS, sync_commands: bool = True) -> None:
         home = settings.home_shards
         sharding = {"shard_count": home.count, "shard_ids": home.sorted_ids()} if settings.shard_count else {}
+        services = Services(settings, session, backend)
+        acks = AckTracker(services.metrics)
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=build_intents(),
+            intents=build_intents(settings),
             allowed_mentions=discord.AllowedMentions.none(),
             connector=connector(settings),
             help_command=None,
             owner_ids=set(settings.bot_owner_ids) or None,
             tree_cls=BotTree,
+            http_trace=acks.trace_config(),
             **sharding,
         )
         self.settings = settings
-        self.services = Services(settings, session, backend)
+        self.services = services
+        self.acks = acks
         self.extensions_to_load = list(extensions)
         self.failed_extensions: dict[str, str] = {}
         self.sync_commands = sync_commands and 0 in home.ids
@@ -117,6 +134,27 @@ class Bot(commands.AutoShardedBot):
     async def on_ready(self) -> None:
         log.info("Connected as %s (%s) to %d guilds on %s", self.user, getattr(self.user, "id", "?"), len(self.guilds),
                  self.settings.home_shards.describe() if self.settings.shard_count else f"{self.shard_count} shard(s)")
+        for guild in list(self.guilds):
+            await self._leave_if_not_allowed(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        log.info("Joined guild %s (%s)", guild.name, guild.id)
+        await self._leave_if_not_allowed(guild)
+
+    def serves(self, guild_id: int) -> bool:
+        """ALLOWED_GUILD_IDS, when set, is the only servers the bot works in."""
+        allowed = self.settings.allowed_guild_ids
+        return not allowed or guild_id in allowed
+
+    async def _leave_if_not_allowed(self, guild: discord.Guild) -> None:
+        """A self-hosted bot does not serve strangers who invite it: it leaves servers not in ALLOWED_GUILD_IDS."""
+        if self.serves(guild.id):
+            return
+        try:
+            await guild.leave()
+            log.warning("Left guild %s (%s): not in ALLOWED_GUILD_IDS", guild.name, guild.id)
+        except discord.HTTPException as exc:
+            log.error("Could not leave guild %s (%s), which is not in ALLOWED_GUILD_IDS: %s", guild.name, guild.id, exc)
 
     async def close(self) -> None:
         """Stop cogs and services, then disconnect; the session and database stay open for their owner.

@@ -127,8 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         log.error("Discord rejected DISCORD_TOKEN (401). Copy a fresh token from the developer portal's Bot tab.")
         return EXIT_RUNTIME
     except discord.PrivilegedIntentsRequired:
-        log.error("Enable the Message Content intent for this bot in the developer portal (Bot tab, "
-                  "Privileged Gateway Intents), then start again.")
+        if settings.discord_members_intent:
+            log.error("Enable the Message Content intent and the Server Members intent for this bot in the developer "
+                      "portal (Bot tab, Privileged Gateway Intents), or set DISCORD_MEMBERS_INTENT=false, then start "
+                      "again.")
+        else:
+            log.error("Enable the Message Content intent for this bot in the developer portal (Bot tab, "
+                      "Privileged Gateway Intents), then start again.")
         return EXIT_RUNTIME
     except KeyboardInterrupt:
         pass

@@ -80,7 +80,7 @@ class Player:
         self._thread: threading.Thread | None = None
 
     async def post(self, text: str) -> None:
-        pass
+        return None  # nothing posted, so nothing to link
 
     def start_playback(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -20,7 +20,8 @@ from discord.ext import commands
 
 from bot import Bot
 from discord_ui.health import HealthReport, alert_text, health_embed
-from discord_ui.ui import NO_MENTIONS, is_bot_admin, reply
+from discord_ui.permissions import may_administer_bot
+from discord_ui.ui import NO_MENTIONS, reply
 from services.errors import TransientError
 from services.health.monitor import Probe, ProbeResult, worth_alerting
 from services.shards import gateway_service
@@ -42,6 +43,7 @@ class Admin(commands.Cog):
         self._alerts: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUED_ALERTS)
         self._alert_task: asyncio.Task[None] | None = None
         self._unsubscribe = lambda: None
+        self._last_refresh: float | None = None  # time.monotonic() of the last refresh:true round
 
     async def cog_load(self) -> None:
         if self.bot.is_ready():  # reloaded while connected: no on_connect will come
@@ -65,11 +67,16 @@ class Admin(commands.Cog):
                 pass
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if is_bot_admin(interaction, self.bot.settings.bot_owner_ids):
+        """These act on the whole bot (internal hosts, errors, usage, everyone's cache): its owners, or
+        administrators of the servers in ADMIN_GUILD_IDS; an administrator of any other server is refused."""
+        settings = self.bot.settings
+        if may_administer_bot(interaction, settings.bot_owner_ids, settings.admin_guild_ids):
             return True
-        log.info("Refused /%s to %s (%s): not an administrator or owner",
-                 interaction.command.name if interaction.command else "?", interaction.user, interaction.user.id)
-        raise app_commands.CheckFailure("Only server administrators and the bot's owners can use this.")
+        log.info("Refused /%s to %s (%s) in guild %s: not a bot owner or an administrator of an admin server",
+                 interaction.command.name if interaction.command else "?", interaction.user, interaction.user.id,
+                 interaction.guild_id)
+        raise app_commands.CheckFailure("Only the bot's owners (and administrators of the servers it is run "
+                                        "from) can use this.")
 
     # --- gateway -------------------------------------------------------------------------------
 
@@ -138,11 +145,25 @@ class Admin(commands.Cog):
     @app_commands.default_permissions(administrator=True)
     async def health(self, interaction: discord.Interaction, refresh: bool = False) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
+        note = None
         if refresh:
-            await self.monitor.run_once(everything=True)
-        await reply(interaction, embed=await self.health_embed(), ephemeral=True)
+            wait = self._refresh_wait()
+            if wait > 0:  # a probe round hits every service: not on every click
+                note = f"Probed {self.bot.settings.health_refresh_cooldown - wait:.0f} s ago; showing those " \
+                       f"results (next refresh possible in {math.ceil(wait)} s)."
+            else:
+                self._last_refresh = time.monotonic()
+                log.info("/health refresh by %s (%s)", interaction.user, interaction.user.id)
+                await self.monitor.run_once(everything=True)
+        await reply(interaction, note, embed=await self.health_embed(interaction.guild_id), ephemeral=True)
 
-    async def health_embed(self) -> discord.Embed:
+    def _refresh_wait(self) -> float:
+        """Seconds until the next refresh:true may probe (HEALTH_REFRESH_COOLDOWN after the last one)."""
+        if self._last_refresh is None:
+            return 0.0
+        return max(0.0, self._last_refresh + self.bot.settings.health_refresh_cooldown - time.monotonic())
+
+    async def health_embed(self, guild_id: int | None = None) -> discord.Embed:
         services = self.bot.services
         stored = {h.service: h for h in await services.health.all()}
         for name in self.monitor.services:  # never probed yet: still listed
@@ -156,7 +177,9 @@ class Admin(commands.Cog):
             gateway_ms=latency * 1000 if self._connected.is_set() and math.isfinite(latency) else None,
             database_bytes=await services.backend.size_bytes(), interval=self.monitor.interval,
             last_round_at=self.monitor.last_round_at, secrets=self.bot.settings.secrets(),
-            database=services.backend.kind, process=await self.process_line()))
+            database=services.backend.kind, process=await self.process_line(),
+            quotas=await services.limits.quotas.summary(guild_id),
+            labels={services.search.web.service: f"{services.search.web.service} ({services.search.web.engine})"}))
 
     async def process_line(self) -> str | None:
         """Which process answered and which one leads, when several share the database."""

@@ -1,29 +1,44 @@
 """/chat, /reset, and answers to mentions, replies, DMs and chat channels, streamed with memory.
 
-Prompts of one channel (thread, DM) are answered one at a time in arrival order; channels run in
-parallel. The answer is rendered by discord_ui.stream.stream_answer, shared with /ask.
+Prompts of one channel (thread, DM) are answered concurrently, up to CHAT_CHANNEL_CONCURRENCY; one
+member's own prompts and a reply chain stay in order, and memory keeps exchanges in arrival order
+(services/chat/ordering.py). Each answer replies to its own prompt; a prompt that waits says where
+it stands (discord_ui/notice.py). The answer is rendered by discord_ui.stream.stream_answer, shared
+with /ask.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
+from discord_ui.notice import InteractionNotice, MessageNotice
+from discord_ui.permissions import answers_publicly
 from discord_ui.prune import pruning_loop
 from discord_ui.stream import StreamingReply, stream_answer
 from discord_ui.ui import NO_MENTIONS, reply
 from services.chat.context import Prompt
-from services.chat.cooldown import Cooldown
-from services.chat.ordering import KeyedQueue
+from services.chat.memory import MessageRef
+from services.chat.ordering import Ticket
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=discord.Message)
+TOO_LATE = "Too many prompts are waiting here and I could not get to yours in time. Please ask again."
+DMS_OFF = "Direct messages are switched off on this bot; use /chat in a server."
+
+
+def _shown(stream: StreamingReply) -> list[MessageRef]:
+    """The messages an answer was shown in (deleting any of them erases the exchange from memory)."""
+    return [MessageRef(m.channel.id, m.id) for m in stream.messages if isinstance(m, discord.Message)]
 
 
 def scope_of(channel_id: int) -> int:
@@ -38,8 +53,8 @@ class Chat(commands.Cog):
         self.settings = settings
         self.store = bot.services.conversations
         self.context = bot.services.chat_context
-        self.queue = KeyedQueue()
-        self.cooldown = Cooldown(settings.chat_user_cooldown)
+        self.order = bot.services.chat_order
+        self.limits = bot.services.limits
         self.answering: set[asyncio.Task[object]] = set()
         coordinator = bot.services.coordinator
         self.prune_history = pruning_loop("chat turns", settings.chat_history_days,
@@ -60,28 +75,59 @@ class Chat(commands.Cog):
 
     # --- gates shared by every trigger ----------------------------------------------------------
 
-    def _refusal(self, user_id: int, text: str) -> str | None:
-        """Why this prompt is not answered, or None; starts the user's cooldown when it is."""
+    def _refusal(self, text: str) -> str | None:
+        """Why this prompt is not answered as typed, or None."""
         if not text.strip():
             return "Say something and I'll answer."
         limit = self.settings.chat_max_prompt_chars
         if len(text) > limit:
             return f"That prompt is too long ({len(text)} characters; the limit is {limit})."
-        left = self.cooldown.try_acquire(user_id)
-        if left > 0:
-            return f"Slow down: you can chat again in {math.ceil(left)} s."
         return None
 
-    async def _answer(self, scope: int, prompt: Prompt, stream: StreamingReply) -> None:
-        """Build the context, stream the answer, remember the exchange (also when cut off)."""
-        messages = await self.context.build(scope, prompt)
+    async def _answer(self, scope: int, ticket: Ticket, prompt: Prompt, stream: StreamingReply,
+                      notice: InteractionNotice | MessageNotice, *, private: bool = False) -> None:
+        """Wait for the ticket's turn, build the context, stream the answer; the exchange is remembered
+        (also when cut off) before its final text is shown and before the member's next prompt starts,
+        with the messages it came from and was shown in. A private (ephemeral) answer neither reads nor
+        joins the channel's memory."""
+        requester = notice.requester()
         try:
-            outcome = await stream_answer(self.bot.services.llm.stream(messages), stream)
-        except asyncio.CancelledError:
-            await self.context.remember(scope, prompt, stream.text, "interrupted")
-            raise
-        if outcome.status != "unavailable":
-            await self.context.remember(scope, prompt, outcome.text, outcome.status)
+            try:
+                await ticket.enter(timeout=requester.remaining(self.settings.queue_max_wait), on_wait=notice.queued)
+            except TimeoutError:
+                await stream.finish(TOO_LATE)
+                return
+            messages = await self.context.build(scope, prompt, history=not private)
+            exchange: int | None = None
+            remembered = False
+
+            async def remember(text: str, status: str) -> None:
+                nonlocal remembered, exchange
+                remembered = True
+                if not private:
+                    exchange = await self.context.remember(scope, prompt, text, status, shown_in=_shown(stream))
+                ticket.leave()  # the model is done and memory written: the next prompt may go while this shows
+
+            try:
+                await stream_answer(self.bot.services.llm.stream(messages, requester=requester), stream,
+                                    remember=remember)
+            except asyncio.CancelledError:
+                if not remembered and not private:
+                    await self.context.remember(scope, prompt, stream.text, "interrupted", shown_in=_shown(stream))
+                raise
+            if exchange is not None:  # messages the final text (continuations, a note) added after it was stored
+                await self.context.link(exchange, _shown(stream))
+        finally:
+            ticket.leave()
+            await notice.close()
+
+    def _linked(self, ticket: Ticket, send: Callable[[str], Awaitable[M]]) -> Callable[[str], Awaitable[M]]:
+        """Messages of the answer join the ticket's reply chain: a reply to one waits for the answer."""
+        async def linked(content: str) -> M:
+            message = await send(content)
+            self.order.link(ticket, message.id)
+            return message
+        return linked
 
     def _track(self) -> None:
         task = asyncio.current_task()
@@ -94,24 +140,36 @@ class Chat(commands.Cog):
     @app_commands.command(name="chat", description="Talk with the bot's language model")
     @app_commands.describe(prompt="What you want to say")
     async def chat(self, interaction: discord.Interaction, prompt: str) -> None:
+        if interaction.guild is None and not self.settings.chat_allow_dms:
+            await reply(interaction, DMS_OFF, ephemeral=True)
+            return
         scope = scope_of(interaction.channel_id or interaction.user.id)
-        if (refusal := self._refusal(interaction.user.id, prompt)) is not None:
+        if (refusal := self._refusal(prompt)) is not None:
             await reply(interaction, refusal, ephemeral=True)
             return
-        turn = self.queue.take_turn(scope)  # before any await: arrival order
+        ticket = self.order.arrive(scope, interaction.user.id)  # before any await: arrival order
         try:
-            await interaction.response.defer(thinking=True)
+            if (refusal := await self.limits.admit(interaction.user.id, interaction.guild_id, model=True)) is not None:
+                ticket.leave()
+                await reply(interaction, refusal, ephemeral=True)
+                return
+            private = not answers_publicly(interaction)  # the member may not post here: only they see the answer
+            await interaction.response.defer(thinking=True, ephemeral=private)
         except BaseException:
-            turn.leave()
+            ticket.leave()
             raise
         self._track()
 
         async def send(content: str) -> discord.WebhookMessage:
-            return await interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS)
+            return await interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS, ephemeral=private,
+                                                   suppress_embeds=True)
 
-        async with turn:
-            stream = StreamingReply(send, send, interval=self.settings.chat_stream_edit_interval)
-            await self._answer(scope, Prompt(prompt, interaction.user.display_name, interaction.user.id), stream)
+        notice = InteractionNotice(interaction, ephemeral=private)
+        stream = StreamingReply(self._linked(ticket, notice.send_first), self._linked(ticket, send),
+                                interval=self.settings.chat_stream_edit_interval)
+        user = interaction.user
+        await self._answer(scope, ticket, Prompt(prompt, user.display_name, user.id, arrived_at=ticket.arrived_at),
+                           stream, notice, private=private)
 
     @app_commands.command(name="reset", description="Make the bot forget this channel's conversation")
     async def reset(self, interaction: discord.Interaction) -> None:
@@ -120,8 +178,9 @@ class Chat(commands.Cog):
                         ephemeral=True)
             return
         scope = scope_of(interaction.channel_id or interaction.user.id)
-        turn = self.queue.take_turn(scope)  # after the answers already queued, so they are forgotten too
-        if self.queue.waiting(scope) > 1:  # an answer is still streaming: acknowledge within 3 s
+        # After the answers already arrived (they are forgotten too); prompts after it wait for it.
+        turn = self.order.arrive(scope, interaction.user.id, barrier=True)
+        if self.order.in_flight(scope) > 1:  # an answer is still streaming: acknowledge within 3 s
             try:
                 await interaction.response.defer()
             except BaseException:
@@ -138,40 +197,55 @@ class Chat(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or self.bot.user is None or message.webhook_id is not None:
             return
+        if message.guild is not None and not self.bot.serves(message.guild.id):
+            return  # ALLOWED_GUILD_IDS: a server the bot is leaving
         if not await self._addressed(message):
             return
         text = self._prompt_text(message)
         if not text and self.bot.user not in message.mentions:
             return  # an attachment-only message in a chat channel or DM: nothing to answer
-        if (refusal := self._refusal(message.author.id, text)) is not None:
+        if (refusal := self._refusal(text)) is not None:
             await message.reply(refusal, mention_author=False, allowed_mentions=NO_MENTIONS)
             return
         scope = scope_of(message.channel.id)
-        turn = self.queue.take_turn(scope)
+        replied = message.reference.message_id if message.reference is not None else None
+        ticket = self.order.arrive(scope, message.author.id, message_id=message.id, replies_to=replied)
+        try:
+            if (refusal := await self.limits.admit(message.author.id, message.guild.id if message.guild else None,
+                                                   model=True)) is not None:
+                ticket.leave()
+                await message.reply(refusal, mention_author=False, allowed_mentions=NO_MENTIONS)
+                return
+        except BaseException:
+            ticket.leave()
+            raise
         self._track()
-        async with turn:
-            typing = message.channel.typing()
-            await typing.__aenter__()
-            stopped = False
+        notice = MessageNotice(message)
+        typing = message.channel.typing()
+        await typing.__aenter__()
+        stopped = False
 
-            async def send_first(content: str) -> discord.Message:
-                nonlocal stopped
-                if not stopped:
-                    stopped = True
-                    await typing.__aexit__(None, None, None)
-                return await message.reply(content, mention_author=False, allowed_mentions=NO_MENTIONS)
+        async def send_first(content: str) -> discord.Message:
+            nonlocal stopped
+            if not stopped:
+                stopped = True
+                await typing.__aexit__(None, None, None)
+            return await notice.send_first(content)
 
-            async def send_next(content: str) -> discord.Message:
-                return await message.channel.send(content, allowed_mentions=NO_MENTIONS)
+        async def send_next(content: str) -> discord.Message:
+            return await message.channel.send(content, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
 
-            stream = StreamingReply(send_first, send_next, interval=self.settings.chat_stream_edit_interval)
-            try:
-                await self._answer(scope, Prompt(text, message.author.display_name, message.author.id), stream)
-            except discord.HTTPException as exc:  # e.g. no permission to post here: nobody to tell but the log
-                log.warning("Could not answer message %s in channel %s: %s", message.id, scope, exc)
-            finally:
-                if not stopped:
-                    await typing.__aexit__(None, None, None)
+        stream = StreamingReply(self._linked(ticket, send_first), self._linked(ticket, send_next),
+                                interval=self.settings.chat_stream_edit_interval)
+        source = (MessageRef(message.channel.id, message.id),)  # deleting it erases the exchange
+        prompt = Prompt(text, message.author.display_name, message.author.id, source, arrived_at=ticket.arrived_at)
+        try:
+            await self._answer(scope, ticket, prompt, stream, notice)
+        except discord.HTTPException as exc:  # e.g. no permission to post here: nobody to tell but the log
+            log.warning("Could not answer message %s in channel %s: %s", message.id, scope, exc)
+        finally:
+            if not stopped:
+                await typing.__aexit__(None, None, None)
 
     async def _addressed(self, message: discord.Message) -> bool:
         """A DM (when allowed), a mention, a reply to the bot, or any message in a chat channel."""
@@ -199,7 +273,8 @@ class Chat(commands.Cog):
         assert self.bot.user is not None
         text = re.sub(rf"<@!?{self.bot.user.id}>", "", message.content)
         for user in message.mentions:
-            text = re.sub(rf"<@!?{user.id}>", f"@{user.display_name}", text)
+            name = f"@{user.display_name}"  # passed as a function: a name like C:\Users is no template
+            text = re.sub(rf"<@!?{user.id}>", lambda _, name=name: name, text)
         for role in message.role_mentions:
             text = text.replace(f"<@&{role.id}>", f"@{role.name}")
         return text.strip()

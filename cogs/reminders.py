@@ -2,7 +2,10 @@
 
 Thin over services.reminders, which parses, validates, stores and schedules; this cog turns its
 answers into Discord messages and supplies the `deliver` callable the scheduler calls. A reminder's
-text is user input, so a delivery pings its owner and nobody else, whatever the text says.
+text is user input, so a delivery pings its owner and nobody else, whatever the text says, and shows
+the text as typed (no masked links, headings or invites). A channel reminder goes to the channel only
+while its owner is a member who may post there (checked at delivery); a member who leaves or is banned
+has their reminders in that server cancelled.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
+from discord_ui.escape import inert
+from discord_ui.permissions import answers_publicly, may_post
 from discord_ui.prune import pruning_loop
 from discord_ui.ui import OwnerPager, reply
 from services.reminders import DeliveryResult, DueReminder, Reminder, ReminderError, ReminderPage, lateness_note
@@ -39,7 +44,7 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
     """One line of the reminder's text, markdown shown as typed, for confirmations and lists."""
     line = " ".join(text.split())
     line = line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-    return discord.utils.escape_markdown(line)
+    return inert(line)
 
 
 def owner_only(owner_id: int) -> discord.AllowedMentions:
@@ -47,12 +52,12 @@ def owner_only(owner_id: int) -> discord.AllowedMentions:
                                    replied_user=False)
 
 
-def confirmation(reminder: Reminder, *, moved_to_dm: bool = False) -> str:
+def confirmation(reminder: Reminder, *, moved_to_dm: str | None = None) -> str:
     lines = [f"⏰ Reminder #{reminder.id} set for {stamp(reminder.due_at)}."]
     if reminder.recurrence is not None:
         lines.append(f"🔁 Repeats {reminder.recurrence.describe()} ({reminder.tz}).")
     if moved_to_dm:
-        lines.append("I can't post in this channel, so I'll send it to you by DM.")
+        lines.append(f"{moved_to_dm} can't post in this channel, so I'll send it to you by DM.")
     elif reminder.dm:
         lines.append("I'll send it to you by DM.")
     lines.append(f"> {preview(reminder.text, 300)}")
@@ -62,7 +67,8 @@ def confirmation(reminder: Reminder, *, moved_to_dm: bool = False) -> str:
 def delivery_text(reminder: Reminder, *, now: float, late_note: str | None, in_channel: bool,
                   fallback_reason: str | None = None) -> str:
     """The reminder as delivered: owner mention (in a channel), the text, then a small footer."""
-    head = f"⏰ <@{reminder.owner_id}> {reminder.text}" if in_channel else f"⏰ {reminder.text}"
+    text = inert(reminder.text)
+    head = f"⏰ <@{reminder.owner_id}> {text}" if in_channel else f"⏰ {text}"
     footer = [f"reminder #{reminder.id}, set <t:{int(reminder.created_at)}:R>"]
     upcoming = reminder.next_occurrence(now)
     if upcoming is not None and reminder.recurrence is not None:
@@ -156,7 +162,11 @@ class Reminders(commands.Cog):
         now = datetime.now(UTC).timestamp()
         note = lateness_note(due.late_by, threshold=self.late_note_after)
         channel_problem: str | None = None
-        if not reminder.dm and reminder.channel_id is not None:
+        check = await self._owner_check(reminder)
+        if isinstance(check, DeliveryResult):
+            return check
+        channel_problem = check
+        if not reminder.dm and reminder.channel_id is not None and channel_problem is None:
             channel = self.bot.get_partial_messageable(reminder.channel_id, guild_id=reminder.guild_id)
             # Set in a DM channel (no guild): a mention there adds nothing.
             text = delivery_text(reminder, now=now, late_note=note, in_channel=reminder.guild_id is not None)
@@ -184,6 +194,45 @@ class Reminders(commands.Cog):
             return DeliveryResult.failed(f"could not reach Discord: {exc}")
         return DeliveryResult.sent("dm")
 
+    async def _owner_check(self, reminder: Reminder) -> DeliveryResult | str | None:
+        """Re-checked at every delivery of a reminder set in a server: its owner is still a member (else it
+        is withdrawn, with their others there), and for a channel reminder may still post in the channel
+        (else why not, and it goes by DM). None: go ahead."""
+        if reminder.guild_id is None:
+            return None
+        guild = self.bot.get_guild(reminder.guild_id)
+        if guild is None:
+            return None  # the bot is not in that server (any more): the channel refuses, the DM fallback follows
+        try:
+            member = guild.get_member(reminder.owner_id) or await guild.fetch_member(reminder.owner_id)
+        except discord.NotFound:
+            reason = "its owner is no longer a member of the server"
+            await self.service.cancel_in_guild(reminder.owner_id, guild.id, reason)
+            return DeliveryResult.withdraw(reason)
+        except discord.HTTPException as exc:
+            return DeliveryResult.failed(f"checking the owner's membership: {_describe(exc)}")
+        except (aiohttp.ClientError, OSError) as exc:
+            return DeliveryResult.failed(f"could not reach Discord: {exc}")
+        if reminder.dm or reminder.channel_id is None:
+            return None
+        channel = guild.get_channel_or_thread(reminder.channel_id)
+        if channel is not None and not may_post(channel.permissions_for(member), channel):
+            log.info("Reminder %d: its owner may no longer post in channel %d; sending it by DM", reminder.id,
+                     reminder.channel_id)
+            return "you can no longer post there"
+        return None
+
+    # --- members leaving ---------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_member_ban(self, guild: discord.Guild, user: discord.abc.User) -> None:
+        await self.service.cancel_in_guild(user.id, guild.id, "its owner was banned from the server")
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        """Needs the Server Members intent (DISCORD_MEMBERS_INTENT); without it, the next delivery finds out."""
+        await self.service.cancel_in_guild(payload.user.id, payload.guild_id, "its owner left the server")
+
     # --- commands ----------------------------------------------------------------------------
 
     @app_commands.command(name="remind", description="Set a reminder (once or repeating)")
@@ -193,11 +242,13 @@ class Reminders(commands.Cog):
         dm="Send it to you by DM instead of posting it in this channel",
     )
     async def remind(self, interaction: discord.Interaction, when: str, what: str, dm: bool = False) -> None:
-        moved_to_dm = not dm and not _can_post_here(interaction)
+        # A channel reminder posts in the channel: only where both the member and the bot may post.
+        moved_to_dm = None if dm else ("You" if not answers_publicly(interaction)
+                                       else "I" if not _can_post_here(interaction) else None)
         try:
             reminder = await self.service.create(
                 owner_id=interaction.user.id, guild_id=interaction.guild_id, channel_id=interaction.channel_id,
-                when=when, text=what, dm=dm or moved_to_dm)
+                when=when, text=what, dm=dm or moved_to_dm is not None)
         except ReminderError as exc:
             await reply(interaction, str(exc), ephemeral=True)
             return

@@ -64,8 +64,13 @@ def summary(s: Settings) -> list[tuple[str, str]]:
     if s.chat_channel_ids:
         chat += f"; every message in {len(s.chat_channel_ids)} channel(s)"
     log_file = (f"on ({s.database_file.parent / 'logs' / 'bot.log'})" if s.log_file_enabled else "off")
+    per_minute, burst = s.member_rate()
+    rate = f"{per_minute:g} costly commands a minute per member ({burst} in a row)" if per_minute else "no rate limit"
+    quota = ", ".join(f"{n:,} per {who}" if n else f"none per {who}"
+                      for n, who in ((s.member_daily_tokens, "member"), (s.server_daily_tokens, "server")))
     return [("LLM", llm), ("Fallback", fallback), ("Chat", chat), ("Voice in", voice_in), ("Voice out", voice_out),
             ("Web search", search), ("Wikipedia", url(s.wikipedia_url)),
+            ("Limits", f"{rate}; tokens a day: {quota}"),
             ("Database", database(s)), ("Shards", shards(s)), ("Log file", log_file)]
 
 

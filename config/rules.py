@@ -17,8 +17,14 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 # Hosted OpenAI-compatible APIs refuse every request without a key; local servers need none.
+WINDOW_BUDGET = 870.0  # of Discord's 15-minute interaction window, leaving time to post the answer
 KEYED_HOSTS = ("api.openai.com", "openrouter.ai", "api.groq.com", "api.mistral.ai", "api.together.xyz",
                "api.deepseek.com", "api.fireworks.ai", "generativelanguage.googleapis.com")
+
+
+def is_hosted_api(base_url: str) -> bool:
+    """A hosted (paid) OpenAI-compatible API rather than a server on your own machine or network."""
+    return (urlsplit(base_url).hostname or "") in KEYED_HOSTS
 
 
 def combination_errors(s: Settings) -> list[SettingsError]:
@@ -113,10 +119,24 @@ def warnings(s: Settings) -> list[str]:
                 found.append(f"LLM_FALLBACK_MODELS entry {ref.provider}:{ref.model} is skipped: {reason}")
     if s.searxng_url and s.web_search_engine != "searxng":
         found.append(f"SEARXNG_URL is set but ignored: WEB_SEARCH_ENGINE={s.web_search_engine}")
+    if s.chat_user_cooldown > 0:
+        found.append(f"CHAT_USER_COOLDOWN is deprecated: it now sets the shared per-member limit to one costly "
+                     f"command every {s.chat_user_cooldown:g} s (burst 1); set MEMBER_RATE_PER_MINUTE and "
+                     "MEMBER_RATE_BURST instead and remove it")
+    if s.queue_max_wait + s.llm_total_timeout > WINDOW_BUDGET:
+        found.append(f"QUEUE_MAX_WAIT + LLM_TOTAL_TIMEOUT is {s.queue_max_wait + s.llm_total_timeout:g} s, over the "
+                     f"{WINDOW_BUDGET:g} s that fit Discord's 15-minute interaction window: a /chat that waits that long "
+                     "is told to ask again instead of being answered")
     if s.rvc_model and not (s.rvc_api_url or s.rvc_webui_url):
         found.append("RVC_MODEL is set but ignored: set RVC_API_URL or RVC_WEBUI_URL")
     if (s.rvc_api_url or s.rvc_webui_url) and not s.kokoro_api_url:
         found.append("RVC is configured but does nothing without speech output: set KOKORO_API_URL")
+    if s.allowed_guild_ids:
+        for name, ids in (("ADMIN_GUILD_IDS", s.admin_guild_ids),
+                          ("DISCORD_GUILD_ID", (s.discord_guild_id,) if s.discord_guild_id else ())):
+            outside = [str(i) for i in ids if i not in s.allowed_guild_ids]
+            if outside:
+                found.append(f"{name} names {', '.join(outside)}, not in ALLOWED_GUILD_IDS: the bot leaves that server")
     return found
 
 
@@ -153,7 +173,8 @@ def create_database_folder(raw: str) -> str | None:
         return None
     folder = Path(raw).parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.exists():
+            folder.mkdir(parents=True, mode=0o700, exist_ok=True)  # owner only: it holds personal data
     except OSError as exc:
         return f"cannot be used: its folder {folder} could not be created ({exc.strerror or exc})"
     return None

@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from config.errors import SettingsError, SettingsErrors, combined
-from config.rules import combination_errors
-from services.redact import redact
+from config.rules import combination_errors, is_hosted_api
+from services.redact import redact, url_credentials
 from services.shards import Shards
 
 __all__ = ["ModelRef", "Settings", "SettingsError", "SettingsErrors", "env_example", "load_settings"]
@@ -32,6 +32,8 @@ WEB_SEARCH_ENGINES = (
 STT_ENGINES = ("whisper", "whisper_cpp")
 TTS_ENGINES = ("kokoro_api",)
 SAFESEARCH = ("on", "moderate", "off")
+TOOL_MODES = ("auto", "off")
+REASONING_MODES = ("drop", "collapsed")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -212,6 +214,34 @@ def _parse_shard_ids(name: str, raw: str) -> tuple[int, ...]:
     return tuple(ids)
 
 
+AUTO = "auto"
+DEFAULT_LLM_CONCURRENCY = (("ollama", 4), ("openrouter", 16), ("openai", 16))
+PAID_DAILY_BUDGET = 500_000  # tokens a day for a hosted, paid API unless LLM_DAILY_TOKEN_BUDGET says otherwise
+
+
+def _parse_auto(parse: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
+    """`auto` (the default: chosen from other settings) or a value `parse` accepts."""
+    def parse_or_auto(name: str, raw: str) -> Any:
+        return AUTO if raw.strip().lower() == AUTO else parse(name, raw)
+    return parse_or_auto
+
+
+def _parse_concurrency(name: str, raw: str) -> tuple[tuple[str, int], ...]:
+    """`4` applies to every provider; `ollama:2,openai:8` sets those and keeps the others' defaults."""
+    raw = raw.strip()
+    if _is_number(raw, 6) and int(raw) >= 1:
+        return tuple((p, int(raw)) for p in LLM_PROVIDERS)
+    chosen = dict(DEFAULT_LLM_CONCURRENCY)
+    for part in _split_list(raw):
+        provider, _, amount = part.partition(":")
+        provider, amount = provider.strip().lower(), amount.strip()
+        if provider not in LLM_PROVIDERS or not _is_number(amount, 6) or int(amount) < 1:
+            raise SettingsError(name, f"must be a number of requests (1 or more) or provider:requests pairs with "
+                                f"provider in {', '.join(LLM_PROVIDERS)}; got {part!r}")
+        chosen[provider] = int(amount)
+    return tuple((p, chosen[p]) for p in LLM_PROVIDERS)
+
+
 def _parse_tz(name: str, raw: str) -> str:
     try:
         zoneinfo.ZoneInfo(raw.strip())
@@ -230,6 +260,7 @@ def _split_list(raw: str) -> list[str]:
 
 
 _URL = _parse_url(optional=False)
+_URL_SUFFIXES = ("_url", "_host")  # settings holding a URL (OLLAMA_HOST, *_API_URL, DISCORD_GATEWAY_URL...)
 _URL_OPT = _parse_url(optional=True)
 _SECONDS = _parse_float(minimum=0)
 _POSITIVE_SECONDS = _parse_float(minimum=0.001)
@@ -243,7 +274,10 @@ class Settings:
     discord_token: str = _field("", "Discord", "Bot token from https://discord.com/developers/applications (Bot tab)",
                                 _parse_str, secret=True, required=True)
     discord_guild_id: int | None = _field(None, "Discord", "Guild to sync slash commands to instantly while developing; empty = global sync", _parse_optional_id)
-    bot_owner_ids: tuple[int, ...] = _field((), "Discord", "Comma-separated user ids allowed to run admin commands everywhere", _parse_ids)
+    bot_owner_ids: tuple[int, ...] = _field((), "Discord", "Comma-separated user ids allowed to run /health and /cache-clear everywhere", _parse_ids)
+    admin_guild_ids: tuple[int, ...] = _field((), "Discord", "Servers whose administrators may also run /health and /cache-clear (comma-separated ids); administrators of other servers may not", _parse_ids)
+    allowed_guild_ids: tuple[int, ...] = _field((), "Discord", "Only serve these servers (comma-separated ids): the bot leaves any other, also when invited later; empty = any server", _parse_ids)
+    discord_members_intent: bool = _field(False, "Discord", "Ask for the Server Members intent (switch it on in the developer portal first): a member's reminders are cancelled as soon as they leave a server, not at their next delivery", _parse_bool)
     discord_api_base_url: str = _field("", "Discord", "Advanced/testing: REST base instead of https://discord.com/api/v10 (local emulator)", _URL_OPT)
     discord_gateway_url: str = _field("", "Discord", "Advanced/testing: gateway websocket URL instead of wss://gateway.discord.gg", _parse_str)
     discord_global_rate_limit: float = _field(50.0, "Discord", "REST requests per second Discord allows this bot token in all (50 unless Discord raised it); several processes split it by shards", _parse_float(minimum=1))
@@ -287,9 +321,10 @@ class Settings:
     llm_token_gap_timeout: float = _field(30.0, "LLM", "Seconds allowed between two tokens of a stream", _POSITIVE_SECONDS)
     llm_total_timeout: float = _field(300.0, "LLM", "Seconds allowed for one whole answer", _POSITIVE_SECONDS)
     llm_circuit_failure_threshold: int = _field(3, "LLM", "Consecutive failures that open a provider's circuit", _parse_int(minimum=1))
-    llm_circuit_cooldown: float = _field(30.0, "LLM", "Seconds an open circuit waits before a trial request", _POSITIVE_SECONDS)
-    llm_max_concurrency: int = _field(4, "LLM", "Concurrent requests per LLM provider", _parse_int(minimum=1))
-    llm_daily_token_budget: tuple[tuple[str, int], ...] = _field((), "LLM", "Daily token budget: one number for every provider or provider:tokens pairs; empty or 0 = unlimited", _parse_budget)
+    llm_circuit_cooldown: float = _field(2.0, "LLM", "Seconds an open circuit first waits before a trial request; doubles after each failed trial", _POSITIVE_SECONDS)
+    llm_circuit_cooldown_max: float = _field(60.0, "LLM", "Longest an open circuit waits before a trial request (seconds)", _POSITIVE_SECONDS)
+    llm_max_concurrency: tuple[tuple[str, int], ...] = _field(DEFAULT_LLM_CONCURRENCY, "LLM", "Requests at once per LLM provider (more wait in line, served fairly across members): one number for all, or provider:requests pairs", _parse_concurrency)
+    llm_daily_token_budget: tuple[tuple[str, int], ...] | str = _field(AUTO, "LLM", f"Daily token budget: one number for every provider or provider:tokens pairs; 0 = unlimited; auto = {PAID_DAILY_BUDGET} for OpenRouter and for OPENAI_BASE_URL on a hosted API (Ollama and local servers: unlimited)", _parse_auto(_parse_budget))
 
     # --- HTTP behaviour shared by every external service ----------------------------------------
     api_request_timeout: float = _field(30.0, "API", "Default timeout for one external HTTP request (seconds)", _POSITIVE_SECONDS)
@@ -305,17 +340,26 @@ class Settings:
     chat_system_prompt_file: str = _field("", "Chat", "File whose text replaces CHAT_SYSTEM_PROMPT (optional)", _parse_str)
     chat_context_tokens: int = _field(3000, "Chat", "Token budget for history sent to the model", _parse_int(minimum=100))
     chat_history_days: float = _field(30, "Chat", "Days of conversation history kept (fractions allowed)", _parse_float(minimum=0.001))
-    chat_allow_dms: bool = _field(True, "Chat", "Answer direct messages", _parse_bool)
+    chat_allow_dms: bool = _field(True, "Chat", "Answer direct messages, and /chat and /ask used in DMs", _parse_bool)
     chat_channel_ids: tuple[int, ...] = _field((), "Chat", "Channels where every message is answered (comma-separated ids)", _parse_ids)
     chat_stream_edit_interval: float = _field(1.0, "Chat", "Minimum seconds between edits of a streamed answer", _parse_float(minimum=0.2))
     chat_max_prompt_chars: int = _field(4000, "Chat", "Longest prompt accepted (characters)", _parse_int(minimum=1))
-    chat_user_cooldown: float = _field(3.0, "Chat", "Seconds a user waits between prompts (0 = off)", _SECONDS)
+    chat_user_cooldown: float = _field(0.0, "Chat", "Deprecated, use MEMBER_RATE_PER_MINUTE: seconds between a member's costly commands (0 = off; when set, burst 1)", _SECONDS)
+    chat_channel_concurrency: int = _field(4, "Chat", "Answers streamed at once in one channel, thread or DM (one member's own prompts always go in order)", _parse_int(minimum=1))
+
+    # --- Limits: every member's fair share -------------------------------------------------------
+    member_rate_per_minute: float = _field(12.0, "Limits", "Costly commands (chat, mentions, /ask, /search, /wiki, /urban, /say, voice turns) a member may make per minute, sustained; 0 = no limit", _parse_float(minimum=0))
+    member_rate_burst: int = _field(8, "Limits", "Costly commands a member may make in a row before MEMBER_RATE_PER_MINUTE applies", _parse_int(minimum=1))
+    member_daily_tokens: int = _field(100_000, "Limits", "Model tokens (prompt and answer) one member may use per UTC day, in every server and DMs; 0 = no limit", _parse_int(minimum=0))
+    server_daily_tokens: int = _field(1_000_000, "Limits", "Model tokens one server may use per UTC day; 0 = no limit", _parse_int(minimum=0))
+    queue_max_wait: float = _field(540.0, "Limits", "Longest a command waits in line for the model or web search before the member is told to try later (seconds)", _POSITIVE_SECONDS)
 
     # --- Search --------------------------------------------------------------------------------
     web_search_enabled: bool = _field(True, "Search", "Enable /search and web context for /ask", _parse_bool)
     web_search_engine: str = _field("duckduckgo", "Search", f"ddgs backend ({', '.join(WEB_SEARCH_ENGINES[:-1])}) or searxng", _parse_choice(WEB_SEARCH_ENGINES))
     web_search_max_results: int = _field(5, "Search", "Results per web search", _parse_int(minimum=1, maximum=20))
-    web_search_rate_limit_delay: float = _field(2.0, "Search", "Seconds between two web searches, shared by all users", _SECONDS)
+    web_search_rate_limit_delay: float | str = _field(AUTO, "Search", "Seconds between two web searches, shared by all users (searches wait in line); auto = 2 for ddgs engines, 0 for SearXNG", _parse_auto(_SECONDS))
+    web_search_max_concurrency: int = _field(4, "Search", "Web searches at once on SearXNG (ddgs engines go one at a time)", _parse_int(minimum=1))
     web_search_timeout: float = _field(10.0, "Search", "Seconds allowed for one web search", _POSITIVE_SECONDS)
     web_search_region: str = _field("us-en", "Search", "ddgs region, e.g. us-en, uk-en, de-de", _parse_str)
     web_search_safesearch: str = _field("moderate", "Search", "ddgs safesearch: on, moderate or off", _parse_choice(SAFESEARCH))
@@ -329,6 +373,22 @@ class Settings:
     urban_cache_ttl: float = _field(3600.0, "Search", "Cache lifetime of Urban Dictionary answers (seconds; 0 = API_CACHE_TTL)", _SECONDS)
     search_max_query_chars: int = _field(300, "Search", "Longest search query accepted (characters)", _parse_int(minimum=1))
     search_user_agent: str = _field("discord-llm-bot/0.1 (self-hosted Discord bot)", "Search", "User-Agent sent to Wikipedia and other APIs; add a contact", _parse_str)
+
+    # --- Chat inputs (images, files, voice notes) and tools ---------------------------------------
+    llm_tools: str = _field("auto", "Tools", "Let models call tools (web_search, wikipedia, read_url, set_reminder, list_reminders, current_time): auto or off", _parse_choice(TOOL_MODES))
+    llm_tool_models: tuple[ModelRef, ...] = _field((), "Tools", "provider:model entries allowed to call tools; empty = every model whose server reports tool support (Ollama, OpenRouter)", _parse_model_refs)
+    llm_tool_max_rounds: int = _field(3, "Tools", "Tool rounds at most per answer; then the model must answer", _parse_int(minimum=1, maximum=10))
+    llm_vision_models: tuple[ModelRef, ...] = _field((), "Tools", "provider:model entries that can see images, besides those their server reports (Ollama, OpenRouter)", _parse_model_refs)
+    llm_image_max_side: int = _field(1568, "Tools", "Images are scaled down to at most this many pixels on their longer side", _parse_int(minimum=64, maximum=8192))
+    llm_image_max_bytes: int = _field(3_500_000, "Tools", "Images are re-encoded smaller until at most this many bytes each", _parse_int(minimum=10_000))
+    chat_reasoning: str = _field("drop", "Tools", "Reasoning models' thinking: drop, or collapsed (shown folded under the answer)", _parse_choice(REASONING_MODES))
+    attachment_max_bytes: int = _field(8_000_000, "Tools", "Largest attachment downloaded (bytes); larger ones are named and skipped", _parse_int(minimum=1000))
+    attachment_max_files: int = _field(5, "Tools", "Attachments read per message", _parse_int(minimum=1, maximum=10))
+    attachment_text_chars: int = _field(8000, "Tools", "Characters of a text file added to the prompt (the rest is cut, and the member told)", _parse_int(minimum=100))
+    voice_message_max_seconds: float = _field(300.0, "Tools", "Longest voice message transcribed (seconds)", _parse_float(minimum=1))
+    read_url_timeout: float = _field(10.0, "Tools", "Seconds allowed to fetch one page for read_url, redirects included", _POSITIVE_SECONDS)
+    read_url_max_bytes: int = _field(2_000_000, "Tools", "Largest page read_url downloads (bytes)", _parse_int(minimum=10_000))
+    read_url_max_chars: int = _field(6000, "Tools", "Characters of a page's text given to the model", _parse_int(minimum=200))
 
     # --- Reminders -----------------------------------------------------------------------------
     reminder_default_tz: str = _field("UTC", "Reminders", "Time zone for users who have not run /timezone", _parse_tz)
@@ -345,6 +405,9 @@ class Settings:
     health_probe_timeout: float = _field(10.0, "Health", "Seconds allowed for one probe", _POSITIVE_SECONDS)
     health_history_days: float = _field(7, "Health", "Days of health history kept (fractions allowed)", _parse_float(minimum=0.001))
     health_alert_channel_id: int | None = _field(None, "Health", "Channel that receives service state changes (optional)", _parse_optional_id)
+    metrics_port: int = _field(0, "Health", "Port of the Prometheus /metrics endpoint; 0 = off", _parse_int(0, 65535))
+    metrics_host: str = _field("127.0.0.1", "Health", "Address the /metrics endpoint listens on (0.0.0.0 to expose it)", _parse_str)
+    health_refresh_cooldown: float = _field(30.0, "Health", "Seconds between two /health refresh:true probe rounds (others are shown the last results)", _SECONDS)
 
     # --- Voice ---------------------------------------------------------------------------------
     tts_engine: str = _field("kokoro_api", "Voice", "Text-to-speech engine: kokoro_api", _parse_choice(TTS_ENGINES))
@@ -383,14 +446,43 @@ class Settings:
         return items
 
     def secrets(self) -> list[str]:
-        """Secret values currently set, so logs and messages can redact them (DATABASE_URL's password too)."""
+        """Secret values currently set, so logs and messages can redact them; also the user-info and
+        query values of every URL setting (a key pasted into OLLAMA_HOST is a secret too,
+        DATABASE_URL's password)."""
         found = [getattr(self, f.name) for f in dataclasses.fields(self)
                  if f.metadata["spec"].secret and getattr(self, f.name)]
-        password = _url_password(self.database_url)
-        return [*found, password] if password else found
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith(_URL_SUFFIXES) and isinstance(value, str) and value:
+                found += url_credentials(value)
+        return found
 
     def llm_budget(self, provider: str) -> int:
+        """Tokens a day for `provider` (0: unlimited); auto gives paid, hosted APIs a budget."""
+        if self.llm_daily_token_budget == AUTO:
+            paid = provider == "openrouter" or (provider == "openai" and is_hosted_api(self.openai_base_url))
+            return PAID_DAILY_BUDGET if paid else 0
+        assert not isinstance(self.llm_daily_token_budget, str)
         return dict(self.llm_daily_token_budget).get(provider, 0)
+
+    def llm_concurrency(self, provider: str) -> int:
+        return dict(self.llm_max_concurrency).get(provider, dict(DEFAULT_LLM_CONCURRENCY)[provider])
+
+    def web_search_spacing(self) -> float:
+        """Seconds between two web searches: polite for the public engines ddgs scrapes, none for SearXNG."""
+        if self.web_search_rate_limit_delay == AUTO:
+            return 0.0 if self.web_search_engine == "searxng" else 2.0
+        assert not isinstance(self.web_search_rate_limit_delay, str)
+        return self.web_search_rate_limit_delay
+
+    def web_search_concurrency(self) -> int:
+        return self.web_search_max_concurrency if self.web_search_engine == "searxng" else 1
+
+    def member_rate(self) -> tuple[float, int]:
+        """(per minute, burst) of the shared per-member limit; the deprecated CHAT_USER_COOLDOWN wins when set."""
+        if self.chat_user_cooldown > 0:
+            return 60 / self.chat_user_cooldown, 1
+        return self.member_rate_per_minute, self.member_rate_burst
 
     @property
     def wikipedia_url(self) -> str:
@@ -406,13 +498,6 @@ class Settings:
         if not self.shard_count:
             return Shards.every(1)
         return Shards.of(self.shard_count, self.shard_ids) if self.shard_ids else Shards.every(self.shard_count)
-
-
-def _url_password(url: str) -> str:
-    try:
-        return urlsplit(url).password or ""
-    except ValueError:
-        return ""
 
 
 def _display(value: Any) -> str:

@@ -2,7 +2,8 @@
 
 Every prompt carries a unique token; the fake LLM, SearXNG and Wikipedia answer with that token, so
 an answer that shows the right token on the right interaction (or as a reply to the right message in
-the right channel) went to the right person. A reminder's delivery must appear exactly once.
+the right channel) went to the right person. A reminder's delivery must appear exactly once. A
+"⏳ waiting in line" notice is not an answer: the prompt is settled when the notice is replaced.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from devtools.fakes.llm_server import FakeLLMServer, Reply
 from devtools.fakes.search_servers import FakeSearchServers, searxng_result
 
 KINDS = ("chat", "ask", "search", "wiki", "remind", "mention")
+WAITING = "⏳"  # how a waiting notice starts (discord_ui/notice.py)
 TOKEN = re.compile(r"\btok\d+\b")
 # What a user is told when a prompt could not be answered: honest, never silent (see discord_ui/errors.py, _stream.py).
 TOLD_WHY_NOT = re.compile(r"unavailable|could not|couldn't|not available|try again|interrupted|failed|error|"
@@ -49,6 +51,8 @@ class Sent:
     sent_at: float = 0.0
     outcome: str = "pending"  # answered | told | lost
     detail: str = ""
+    settled_at: float | None = None  # time.monotonic() when the final answer (or why not) was first seen
+    queued: bool = False  # a waiting notice was shown
 
 
 @dataclass
@@ -101,6 +105,15 @@ class Traffic:
 
     def _judge(self, item: Sent, text: str) -> bool:
         """True once the text is final: the right prompt's answer, or an honest "why not"."""
+        if text.startswith(WAITING):
+            item.queued = True
+            return False
+        done = self._final(item, text)
+        if done and item.settled_at is None:
+            item.settled_at = time.monotonic()
+        return done
+
+    def _final(self, item: Sent, text: str) -> bool:
         wrong = [t for t in re.findall(r"Answer for (tok\d+)", text) if t != item.token]
         if wrong:
             item.outcome, item.detail = "lost", f"the answer to {wrong} was given for {item.token}: {text[:200]!r}"

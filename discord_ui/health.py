@@ -6,11 +6,12 @@ secrets before it is cut or escaped, so neither a known key nor a key-shaped str
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import discord
 
+from services.limits import QuotaSummary
 from services.llm.usage import DailyUsage
 from services.redact import redact
 from services.storage import CacheStats, ServiceHealth
@@ -39,6 +40,8 @@ class HealthReport:
     secrets: Sequence[str] = ()
     database: str = "sqlite"
     process: str | None = None  # "host:pid (shard 1 of 2); leader: ..." when processes share the database
+    quotas: QuotaSummary | None = None  # today in the server /health was asked in
+    labels: Mapping[str, str] = field(default_factory=dict)  # service -> how to show it, e.g. its engine
 
 
 def clean(text: str, secrets: Iterable[str], limit: int) -> str:
@@ -69,9 +72,9 @@ def duration(seconds: float) -> str:
 
 
 def service_line(h: ServiceHealth, *, now: float, stale: bool, secrets: Sequence[str] = (),
-                 error_chars: int = ERROR_LENGTHS[0]) -> str:
+                 error_chars: int = ERROR_LENGTHS[0], label: str | None = None) -> str:
     """Status, latency, age (and staleness), circuit, failures, detail; the last error below."""
-    parts = [f"{STATUS_ICON.get(h.status, '❔')} **{h.service}** {h.status}"]
+    parts = [f"{STATUS_ICON.get(h.status, '❔')} **{label or h.service}** {h.status}"]
     if h.latency_ms is not None and h.status not in ("disabled", "unknown"):
         parts.append(f"{h.latency_ms:.0f} ms")
     parts.append(ago(now - h.checked_at) if h.checked_at else "never checked")
@@ -90,13 +93,15 @@ def service_line(h: ServiceHealth, *, now: float, stale: bool, secrets: Sequence
 
 
 def service_lines(rows: Sequence[ServiceHealth], *, now: float, is_stale: Callable[[ServiceHealth], bool],
-                  secrets: Sequence[str] = (), budget: int = DESCRIPTION_BUDGET) -> str:
+                  secrets: Sequence[str] = (), budget: int = DESCRIPTION_BUDGET,
+                  labels: Mapping[str, str] | None = None) -> str:
     """Problems first; shorter errors, then fewer lines, until the text fits the budget."""
     if not rows:
         return "No service has been checked yet."
     ordered = sorted(rows, key=lambda h: (SEVERITY.get(h.status, 2), h.service))
     for chars in ERROR_LENGTHS:
-        lines = [service_line(h, now=now, stale=is_stale(h), secrets=secrets, error_chars=chars) for h in ordered]
+        lines = [service_line(h, now=now, stale=is_stale(h), secrets=secrets, error_chars=chars,
+                              label=(labels or {}).get(h.service)) for h in ordered]
         text = "\n".join(lines)
         if len(text) <= budget:
             return text
@@ -127,6 +132,18 @@ def usage_lines(usage: Sequence[DailyUsage]) -> str:
     return _fit_field(lines)
 
 
+def quota_lines(q: QuotaSummary) -> str:
+    """This server's tokens today against its quota, members at their own quota, the heaviest users."""
+    server = (f"this server: {q.server_used:,} of {q.server_limit:,} tokens" if q.server_limit
+              else f"this server: {q.server_used:,} tokens (no limit)")
+    member = (f"per member: {q.member_limit:,} tokens · {q.members_at_limit} at their limit" if q.member_limit
+              else "per member: no limit")
+    lines = [server, member]
+    if q.top_members:
+        lines.append("most used: " + ", ".join(f"<@{member}> {tokens:,}" for member, tokens in q.top_members))
+    return _fit_field(lines)
+
+
 def _fit_field(lines: list[str]) -> str:
     text = "\n".join(lines)
     return text if len(text) <= FIELD_LIMIT else text[:FIELD_LIMIT - 1] + "…"
@@ -144,9 +161,12 @@ def colour(rows: Iterable[ServiceHealth]) -> discord.Colour:
 def health_embed(report: HealthReport) -> discord.Embed:
     embed = discord.Embed(
         title="Bot health", colour=colour(report.rows),
-        description=service_lines(report.rows, now=report.now, is_stale=report.is_stale, secrets=report.secrets))
+        description=service_lines(report.rows, now=report.now, is_stale=report.is_stale, secrets=report.secrets,
+                                  labels=report.labels))
     embed.add_field(name="Cache", value=cache_line(report.cache), inline=False)
     embed.add_field(name="LLM usage today (UTC)", value=usage_lines(report.usage), inline=False)
+    if report.quotas is not None:
+        embed.add_field(name="Token quotas today (UTC)", value=quota_lines(report.quotas), inline=False)
     gateway = f"{report.gateway_ms:.0f} ms" if report.gateway_ms is not None else "not connected"
     embed.add_field(name="Gateway", value=gateway)
     embed.add_field(name="Uptime", value=duration(report.uptime_s))

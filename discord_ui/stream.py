@@ -6,7 +6,9 @@ after the answer and a blank line, or in a message of its own when the answer en
 
 The text is re-split on every flush (services.chat.splitter), so an answer that outgrows one message
 continues in new messages, and the final messages hold the whole answer exactly. Edits of one message
-are at least `interval` apart; discord.py's own rate-limit handling does the rest.
+are at least `interval` apart; discord.py's own rate-limit handling does the rest. When someone (a
+moderator) deletes a message of the answer while it streams, the answer stops there: the model's
+stream is closed and nothing is posted again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import discord
 
 from discord_ui.ui import NO_MENTIONS
 from services.chat.splitter import DISCORD_LIMIT, fence_state, render_chunks
+from services.limits import LimitReached
 from services.llm import AllProvidersFailed, ChatResult, ProviderSwitch, RouterEvent, TextDelta
+from services.llm.errors import ProviderBusy
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,10 @@ class Editable(Protocol):
 
 
 Sender = Callable[[str], Awaitable[Editable]]
+
+
+class AnswerDeleted(Exception):
+    """A message of the answer was deleted while it streamed."""
 
 
 class StreamingReply:
@@ -54,9 +62,10 @@ class StreamingReply:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.edits = 0
+        self.deleted = False  # a message of the answer was deleted: it stops, nothing is re-posted
 
     def feed(self, delta: str) -> None:
-        if not delta:
+        if not delta or self.deleted:
             return
         self.text += delta
         self._dirty.set()
@@ -68,7 +77,10 @@ class StreamingReply:
             await self._dirty.wait()
             await self._pace()
             self._dirty.clear()
-            await self._flush()
+            try:
+                await self._flush()
+            except AnswerDeleted:
+                return
 
     async def _pace(self) -> None:
         """Our own edit pacing (CHAT_STREAM_EDIT_INTERVAL), not a rate-limit workaround."""
@@ -86,7 +98,10 @@ class StreamingReply:
                         await self._edit(i, chunk)
                 elif chunk:
                     sender = self._send_first if i == 0 else self._send_next
-                    self.messages.append(await sender(chunk))
+                    try:
+                        self.messages.append(await sender(chunk))
+                    except discord.NotFound:  # e.g. the placeholder it would replace was deleted
+                        self._deleted(i)
                     self._shown.append(chunk)
                     self._last_edit.append(self._clock())
 
@@ -94,12 +109,15 @@ class StreamingReply:
         try:
             await self.messages[index].edit(content=content, allowed_mentions=NO_MENTIONS)
         except discord.NotFound:
-            # Someone deleted the message mid-answer: carry on in a fresh one.
-            log.info("Streamed message %d vanished; posting its text anew", index)
-            self.messages[index] = await self._send_next(content)
+            self._deleted(index)
         self._shown[index] = content
         self._last_edit[index] = self._clock()
         self.edits += 1
+
+    def _deleted(self, index: int) -> None:
+        log.info("Message %d of a streamed answer was deleted; the answer stops there", index)
+        self.deleted = True
+        raise AnswerDeleted
 
     async def finish(self, final_text: str | None = None, *, note: str = "") -> None:
         """Stop pacing and show exactly the final text (all of it), then `note` after a blank line.
@@ -114,6 +132,8 @@ class StreamingReply:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self.deleted:
+            return
         if final_text is not None:
             self.text = final_text
         if note and fence_state(self.text) is None:
@@ -122,7 +142,10 @@ class StreamingReply:
         final = render_chunks(self.text + self._note, self._limit)
         if any(shown != new for shown, new in zip(self._shown, final, strict=False)):
             await self._pace()  # the last edit keeps the interval too
-        await self._flush()
+        try:
+            await self._flush()
+        except AnswerDeleted:
+            return
         if note:
             self.messages.append(await self._send_next(note))
             self._shown.append(note)
@@ -130,6 +153,7 @@ class StreamingReply:
 
 
 UNAVAILABLE = "The model backends are unavailable right now (admins: see /health)."
+BUSY = "The model is busy: too many prompts are waiting. Please ask again in a few minutes."
 CUT_OFF = "*The answer was cut off: the model backends failed.*"
 INTERRUPTED = "*Interrupted: the bot is restarting.*"
 EMPTY = "*The model returned an empty answer.*"
@@ -141,8 +165,13 @@ class Outcome:
     """How an answer ended: `text` is exactly what the model produced (notes excluded)."""
 
     text: str
-    status: str  # complete | failed (cut off) | unavailable (no answer at all)
+    status: str  # complete | failed (cut off) | unavailable or refused (no answer) | deleted (by someone)
     result: ChatResult | None = None
+
+    @property
+    def worth_remembering(self) -> bool:
+        """An answer that exists and was not removed from the channel."""
+        return self.status not in ("unavailable", "refused", "deleted")
 
 
 def switch_note(switches: list[ProviderSwitch]) -> str:
@@ -151,12 +180,17 @@ def switch_note(switches: list[ProviderSwitch]) -> str:
     return f"*({'; '.join(parts)})*"
 
 
-async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingReply, *, footer: str = "") -> Outcome:
+Remember = Callable[[str, str], Awaitable[None]]
+
+
+async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingReply, *, footer: str = "",
+                        remember: Remember | None = None) -> Outcome:
     """Show a router answer as it streams; the one place /chat, mentions and /ask render answers.
 
     Notes (a provider switch, a cut-off, `footer`) follow the answer after a blank line, so the
-    answer itself stays exactly the model's text. On cancellation (shutdown) the partial answer is
-    marked as interrupted and the cancellation goes on.
+    answer itself stays exactly the model's text. `remember(text, status)` stores an answer (whole or
+    cut off) before its final text is shown, so whoever reads it and asks next finds it in memory.
+    On cancellation (shutdown) the partial answer is marked as interrupted and the cancellation goes on.
     """
     switches: list[ProviderSwitch] = []
     result: ChatResult | None = None
@@ -165,17 +199,25 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
             async for event in stream:
                 if isinstance(event, TextDelta):
                     reply.feed(event.text)
+                    if reply.deleted:
+                        break  # closing the stream stops the model
                 elif isinstance(event, ProviderSwitch):
                     switches.append(event)
                 else:
                     result = event
+    except LimitReached as exc:
+        await reply.finish(exc.message)
+        return Outcome("", "refused")
     except AllProvidersFailed as exc:
         partial = exc.partial_text or reply.text
         log.warning("No model could answer: %s", exc.cause)
         if not partial:
-            await reply.finish(UNAVAILABLE)
+            busy = exc.attempts and all(isinstance(a.error, ProviderBusy) for a in exc.attempts)
+            await reply.finish(BUSY if busy else UNAVAILABLE)
             return Outcome("", "unavailable")
         notes = [switch_note(switches)] if switches else []
+        if remember is not None:
+            await remember(partial, "failed")
         await reply.finish(partial, note="\n".join([*notes, CUT_OFF, *([footer] if footer else [])]))
         return Outcome(partial, "failed")
     except asyncio.CancelledError:
@@ -185,6 +227,9 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
             except discord.HTTPException as exc:
                 log.warning("Could not mark an interrupted answer: %s", exc)
         raise
+    if reply.deleted:
+        await reply.finish()
+        return Outcome(reply.text, "deleted")
     assert result is not None, "a router stream ends with a ChatResult or raises"
     notes = [switch_note(switches)] if switches else []
     if result.finish_reason == "length" and result.text:
@@ -193,5 +238,7 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
         notes.append(footer)
     if not result.text:
         notes.insert(0, EMPTY)
+    if remember is not None:
+        await remember(result.text, "complete")
     await reply.finish(result.text, note="\n".join(notes))
-    return Outcome(result.text, "complete", result)
+    return Outcome(result.text, "deleted" if reply.deleted else "complete", result)

@@ -1,4 +1,4 @@
-"""Small Discord helpers shared by the cogs (not an extension: the underscore keeps it unloaded)."""
+"""Small Discord helpers shared by the cogs: replies that work in any interaction state, and an owner-only pager."""
 
 from __future__ import annotations
 
@@ -9,12 +9,27 @@ import discord
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
+# Interaction.extras keys of a waiting notice (discord_ui/notice.py): the notice, and whether it was shown.
+NOTICE_KEY = "wait_notice"
+NOTICE_SHOWN_KEY = "wait_notice_shown"
 
 
 async def reply(interaction: discord.Interaction, content: str | None = None, *,
                 embed: discord.Embed | None = None, ephemeral: bool = False,
                 view: discord.ui.View | None = None) -> None:
-    """Answer an interaction whether or not it was already deferred or answered."""
+    """Answer an interaction whether or not it was already deferred or answered.
+
+    After a "waiting in line" notice the answer replaces the notice (it is the same placeholder).
+    """
+    notice = interaction.extras.pop(NOTICE_KEY, None)
+    if notice is not None:
+        await notice.close()
+    if interaction.extras.pop(NOTICE_SHOWN_KEY, False):
+        edit: dict = {"content": content, "embed": embed, "allowed_mentions": NO_MENTIONS}
+        if view is not None:
+            edit["view"] = view
+        await interaction.edit_original_response(**edit)
+        return
     kwargs: dict = {"content": content, "ephemeral": ephemeral, "allowed_mentions": NO_MENTIONS}
     if embed is not None:
         kwargs["embed"] = embed
@@ -24,13 +39,6 @@ async def reply(interaction: discord.Interaction, content: str | None = None, *,
         await interaction.followup.send(**kwargs)
     else:
         await interaction.response.send_message(**kwargs)
-
-
-def is_bot_admin(interaction: discord.Interaction, owner_ids: tuple[int, ...]) -> bool:
-    """Guild administrators and the configured bot owners."""
-    if interaction.user.id in owner_ids:
-        return True
-    return interaction.guild is not None and interaction.permissions.administrator
 
 
 class OwnerPager(discord.ui.View):

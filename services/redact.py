@@ -6,14 +6,22 @@ import json
 import logging
 import re
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 MASK = "***"
+# Query keys whose values are credentials in signed or OAuth URLs (S3/GCS/Azure signatures, OAuth codes).
+_QUERY_SECRETS = r"sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|code|auth"
 _PATTERNS = [
-    # credentials in URLs: scheme://user:pass@host
-    (re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\g<pre>" + MASK + "@"),
-    # Authorization headers and bearer tokens
+    # The whole user-info part of a URL: scheme://user:pass@host, scheme://TOKEN@host, and passwords
+    # with an unencoded "@" in them (everything up to the authority's last "@" goes).
+    (re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s\"'<>`\\]*@"), r"\g<pre>" + MASK + "@"),
+    # Authorization headers, whatever the scheme (Bearer, Basic, Token, Bot...) or none
+    (re.compile(r"(?i)(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:[a-z-]+\s+)?)[^\s\"',;}]{4,}"),
+     r"\1" + MASK),
+    # bearer tokens anywhere else
     (re.compile(r"(?i)\b(bearer|bot|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
+    # signatures and codes in query strings
+    (re.compile(rf"(?i)([?&;](?:{_QUERY_SECRETS})=)[^&#\s\"'<>]+"), r"\1" + MASK),
     # key=value style secrets in query strings, JSON or headers
     (re.compile(r"(?i)([\"']?(?:api[_-]?key|access[_-]?token|token|secret|password|passwd|key)[\"']?\s*[=:]\s*[\"']?)"
                 r"[^\s\"'&,;}]{4,}"), r"\1" + MASK),
@@ -41,6 +49,26 @@ def describe_url(url: str) -> str:
     except ValueError:
         return "(an unreadable URL)"
     return f"{parts.hostname or 'localhost'}:{port}{parts.path or '/'}"
+
+
+def url_credentials(url: str) -> list[str]:
+    """The parts of a URL that may be secrets: its user-info (whole, user, password) and query values.
+
+    Every URL setting goes through this (Settings.secrets), because people paste keys into URLs:
+    `http://admin:pw@ollama:11434`, `https://TOKEN@host`, `https://host/v1?key=...`.
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return []
+    found: list[str] = []
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo = netloc.rpartition("@")[0]
+        user, _, password = userinfo.partition(":")
+        found += [userinfo, user, password, unquote(user), unquote(password)]
+    found += [value for _, value in parse_qsl(parts.query, keep_blank_values=True)]
+    return [f for f in dict.fromkeys(found) if f]
 
 
 def _written_forms(secret: str) -> set[str]:

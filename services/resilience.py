@@ -84,14 +84,23 @@ class CircuitOpen(TransientError):
 
 
 class CircuitBreaker:
-    """closed -> (threshold failures) open -> (cooldown) half_open: one trial -> closed or open again."""
+    """closed -> (threshold failures) open -> (cooldown) half_open: one trial -> closed or open again.
+
+    The cool-down starts short (`cooldown`) and doubles each time a trial fails, up to `max_cooldown`;
+    a success brings it back to the short value, so a blip costs seconds and a dead server is not
+    hammered. `hurry()` lets a caller with no alternative make the trial before the cool-down ends.
+    """
 
     def __init__(self, health: HealthStore, service: str, *, failure_threshold: int, cooldown: float,
-                 clock: Callable[[], float] = time.time, refresh_interval: float = 30.0) -> None:
+                 max_cooldown: float | None = None, clock: Callable[[], float] = time.time,
+                 refresh_interval: float = 30.0) -> None:
         self.service = service
         self._health = health
         self._threshold = failure_threshold
+        self._base_cooldown = cooldown
+        self._max_cooldown = max(cooldown, max_cooldown if max_cooldown is not None else cooldown)
         self._cooldown = cooldown
+        self._settled: asyncio.Event | None = None  # set when the trial in flight ends
         self._clock = clock
         self._refresh_interval = refresh_interval
         self._state = CLOSED
@@ -114,11 +123,39 @@ class CircuitBreaker:
     def failures(self) -> int:
         return self._failures
 
+    @property
+    def cooldown(self) -> float:
+        """The current cool-down (seconds), grown by failed trials."""
+        return self._cooldown
+
     def retry_in(self) -> float:
         """Seconds until an open circuit allows a trial (0 when it is not open)."""
         if self._state != OPEN or self._opened_at is None:
             return 0.0
         return max(0.0, self._opened_at + self._cooldown - self._clock())
+
+    def check(self) -> None:
+        """Raise CircuitOpen when a call would be refused now (no side effect: nothing is started)."""
+        if self._state == OPEN and (wait := self.retry_in()) > 0:
+            raise CircuitOpen(self.service, f"circuit open after {self._failures} failures; next try in {wait:.0f} s")
+
+    async def hurry(self, wait: float) -> None:
+        """Nothing else can answer: allow the half-open trial now instead of after the cool-down.
+
+        When a trial is already in flight, wait (up to `wait` seconds) for its outcome instead of
+        starting another one, so a server that just came back gets one request, not a stampede.
+        """
+        if self._state == OPEN:
+            log.info("%s: no alternative is available; trying it before its cool-down ends", self.service)
+            self._opened_at = self._clock() - self._cooldown
+            self._state = HALF_OPEN
+            await self._health.set_circuit(self.service, HALF_OPEN, self._opened_at)
+        if self._trial_running and self._settled is not None and wait > 0:
+            try:
+                async with asyncio.timeout(wait):
+                    await self._settled.wait()
+            except TimeoutError:
+                pass
 
     async def restore(self) -> None:
         """Take over the state persisted by a previous run (a half-open trial in flight counts as open)."""
@@ -146,14 +183,23 @@ class CircuitBreaker:
         if self._trial_running:
             raise CircuitOpen(self.service, "circuit half-open; a trial request is in flight")
         self._trial_running = True
+        self._settled = asyncio.Event()
 
     def release(self) -> None:
         """The call ended without telling anything about the service (cancelled, bad request)."""
+        self._end_trial()
+
+    def _end_trial(self) -> None:
         self._trial_running = False
+        if self._settled is not None:
+            self._settled.set()
+            self._settled = None
 
     async def record_success(self, latency_ms: float | None = None, *, detail: str | None = None) -> None:
-        """A real call succeeded: close the circuit. Written only on change or every refresh_interval."""
-        self._trial_running = False
+        """A call (or a full health probe) succeeded: close the circuit. Written only on change or every
+        refresh_interval."""
+        self._end_trial()
+        self._cooldown = self._base_cooldown
         now = self._clock()
         unchanged = self._state == CLOSED and self._failures == 0 and self._status == "healthy"
         if unchanged and detail is None and now - self._written_at < self._refresh_interval:
@@ -167,24 +213,31 @@ class CircuitBreaker:
     async def record_failure(self, error: ServiceError | str, *, latency_ms: float | None = None,
                              trip: bool = False) -> None:
         """A call failed in a way that is the service's fault; `trip` opens the circuit at once."""
-        self._trial_running = False
         cause = error.cause if isinstance(error, ServiceError) else error
         self._failures += 1
-        opening = trip or self._state == HALF_OPEN or self._failures >= self._threshold
+        failed_trial = self._state == HALF_OPEN
+        opening = trip or failed_trial or self._failures >= self._threshold
         self._status = "down" if opening else "degraded"
         self._written_at = self._clock()
-        await self._health.record_failure(self.service, cause, latency_ms=latency_ms, status=self._status)
         if opening:
+            if failed_trial:
+                self._cooldown = min(self._max_cooldown, self._cooldown * 2)
+            elif self._state == CLOSED:
+                self._cooldown = self._base_cooldown
             if self._state != OPEN:
                 log.warning("%s circuit opened after %d failures (last: %s); retrying in %.0f s",
                             self.service, self._failures, cause, self._cooldown)
             self._state, self._opened_at = OPEN, self._clock()
+        self._end_trial()  # waiters see the new state
+        await self._health.record_failure(self.service, cause, latency_ms=latency_ms, status=self._status)
+        if opening:
             await self._health.set_circuit(self.service, OPEN, self._opened_at)
 
     async def record_probe(self, latency_ms: float | None, *, detail: str | None = None,
                            degraded: bool = False) -> ServiceHealth:
-        """A health probe reached the service. It does not close the circuit (a reachable /models
-        says little about chat), but lets the next real call be the half-open trial at once."""
+        """A health probe reached the service but found it not right (e.g. a model missing): an open
+        circuit becomes half-open, so the next real call is the trial at once. A fully healthy probe
+        closes the circuit instead (record_success)."""
         if self._state == OPEN:
             self._state = HALF_OPEN
         healthy = self._state == CLOSED and self._failures == 0 and not degraded

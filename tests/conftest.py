@@ -65,6 +65,13 @@ class Backends:
             await backend.close()
 
 
+async def column(backend: Backend, sql: str) -> list[Any]:
+    """The first column of a parameterless query on either backend (tests that look at the rows)."""
+    db: Any = backend.db  # type: ignore[attr-defined]
+    rows = await (db.fetchall(sql) if backend.kind == "sqlite" else db.fetch(sql))
+    return [r[0] for r in rows]
+
+
 @pytest.fixture(params=BACKENDS)
 async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
     """One test, run once on SQLite and once on PostgreSQL (a fresh database of the session's cluster):

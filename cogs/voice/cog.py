@@ -1,7 +1,9 @@
 """/join, /leave, /say and /voice: the bot in voice channels, talking and listening.
 
-Thin: the receive path is cogs/voice/receive.py, a guild's live session cogs/voice/session.py, and
-everything that needs no Discord (endpointing, sentences, the turn pipeline, settings) services/voice.
+Thin: the receive path is cogs/voice/receive.py, a guild's live session cogs/voice/session.py, who is
+heard and told cogs/voice/consent.py, and everything that needs no Discord (endpointing, sentences, the
+turn pipeline, settings, opt-outs) services/voice. A member controls the bot only from its own call
+(or with Move Members): /join brings it to the caller's channel, /leave and /say need its channel.
 Nothing is rejoined after a restart: sessions live only in memory, only the settings persist. A
 connection that drops while the bot runs is rejoined (discord.py reconnects by itself when it can;
 when it gives up, this cog joins again), unless a moderator or Discord removed the bot.
@@ -11,15 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
+from cogs.voice.consent import Consent
 from cogs.voice.receive import ReceivingVoiceClient
 from cogs.voice.session import GuildVoiceSession
 from discord_ui.errors import describe_failure
+from discord_ui.escape import inert
+from discord_ui.permissions import controls_voice
 from discord_ui.ui import reply
 from services.errors import ServiceError
 from services.voice import BargedIn, EndpointConfig, GuildVoiceSettings, PcmQueue, VoiceConversation
@@ -36,9 +42,10 @@ class Voice(commands.Cog):
         self.bot = bot
         s = bot.settings
         self.store = bot.services.voice_settings
+        self.optouts = bot.services.voice_optouts
         self.endpoint = EndpointConfig(silence_ms=s.voice_silence_ms, max_utterance_s=s.voice_max_utterance_s)
         self.sessions: dict[int, GuildVoiceSession] = {}
-        self._join_lock = asyncio.Lock()
+        self._join_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)  # one per server
         self._rejoining: set[asyncio.Task[None]] = set()
 
     async def cog_unload(self) -> None:
@@ -55,37 +62,54 @@ class Voice(commands.Cog):
     async def join(self, interaction: discord.Interaction) -> None:
         member = interaction.user
         voice = getattr(member, "voice", None)
-        if voice is None or voice.channel is None:
+        if voice is None or voice.channel is None or not isinstance(member, discord.Member):
             await reply(interaction, "Join a voice channel first, then use /join.", ephemeral=True)
             return
-        await interaction.response.defer(thinking=True)
         assert interaction.guild is not None
-        async with self._join_lock:
+        session = self.sessions.get(interaction.guild.id)
+        if (session is not None and session.vc.is_connected() and session.vc.channel.id != voice.channel.id
+                and session.consent.members() and not controls_voice(member, session.vc.channel)):
+            await reply(interaction, f"I'm in **{session.vc.channel.name}** with people talking to me; only someone "
+                                     "there (or with Move Members) can move me.", ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)
+        async with self._join_locks[interaction.guild.id]:
             session = self.sessions.get(interaction.guild.id)
             try:
-                if session is not None and session.vc.is_connected():
-                    if session.vc.channel.id != voice.channel.id:
-                        await session.vc.move_to(voice.channel, timeout=CONNECT_TIMEOUT)
-                else:
+                if session is None or not session.vc.is_connected() or session.vc.channel.id != voice.channel.id:
+                    # Moving is leaving and joining again (discord.py's move_to is unreliable across voice
+                    # servers): a new session, whose call is told that the bot listens.
                     if session is not None:
                         await self._end(interaction.guild.id)
-                    await self._start(interaction.guild, voice.channel, interaction.channel_id)
+                    await self._start(interaction.guild, voice.channel)
             except (TimeoutError, discord.ClientException, discord.HTTPException) as exc:
                 log.warning("Could not join voice channel %s: %s", voice.channel.id, exc)
                 await reply(interaction, "I couldn't connect to that voice channel. Try again in a moment.")
                 return
-        gs = self.sessions[interaction.guild.id].settings
-        listening = "I'm listening" if gs.listen and self.bot.services.stt is not None else "I'm not listening"
+        session = self.sessions[interaction.guild.id]
+        log.info("/join by %s (%d) in guild %d: voice channel %d", member, member.id, interaction.guild.id,
+                 voice.channel.id)
+        if session.listening:
+            listening = ("I'm listening, and said so in the call's chat; `/voice-optout` for anyone who'd rather not "
+                         "be heard")
+        else:
+            listening = "I'm not listening"
         await reply(interaction, f"Joined **{voice.channel.name}**. {listening}; use /leave to send me away.")
 
     @app_commands.command(name="leave", description="Leave the voice channel")
     @app_commands.guild_only()
     async def leave(self, interaction: discord.Interaction) -> None:
         assert interaction.guild is not None
-        if interaction.guild.id not in self.sessions:
+        session = self.sessions.get(interaction.guild.id)
+        if session is None:
             await reply(interaction, "I'm not in a voice channel.", ephemeral=True)
             return
+        if not isinstance(interaction.user, discord.Member) or not controls_voice(interaction.user, session.vc.channel):
+            await reply(interaction, f"Only someone in **{session.vc.channel.name}** with me (or with Move Members) "
+                                     "can send me away.", ephemeral=True)
+            return
         await interaction.response.defer(thinking=True)
+        log.info("/leave by %s (%d) in guild %d", interaction.user, interaction.user.id, interaction.guild.id)
         await self._end(interaction.guild.id)
         await reply(interaction, "Left the voice channel.")
 
@@ -98,7 +122,18 @@ class Voice(commands.Cog):
         if session is None:
             await reply(interaction, "I'm not in a voice channel: use /join first.", ephemeral=True)
             return
+        member = interaction.user
+        if not isinstance(member, discord.Member) or not controls_voice(member, session.vc.channel):
+            await reply(interaction, f"Only someone in **{session.vc.channel.name}** with me (or with Move Members) "
+                                     "can make me speak there.", ephemeral=True)
+            return
+        if (refusal := await self.bot.services.limits.admit(interaction.user.id, interaction.guild.id)) is not None:
+            await reply(interaction, refusal, ephemeral=True)
+            return
         await interaction.response.defer(thinking=True, ephemeral=True)
+        log.info("/say by %s (%d) in guild %d: %r", member, member.id, interaction.guild.id, text[:200])
+        # Everyone in the call can see who made the bot say it (named, not pinged).
+        await session.post(f"🔊 asked by {member.mention}: {inert(text)}")
         try:
             await session.conversation.say(text, session.settings)
         except ServiceError as exc:
@@ -109,10 +144,31 @@ class Voice(commands.Cog):
             return
         await reply(interaction, "🔊 Saying it.", ephemeral=True)
 
+    @app_commands.command(name="voice-optout", description="Never be heard by the bot in voice (in every server)")
+    async def voice_optout(self, interaction: discord.Interaction) -> None:
+        await self._set_optout(interaction, True)
+
+    @app_commands.command(name="voice-optin", description="Let the bot hear you in voice again")
+    async def voice_optin(self, interaction: discord.Interaction) -> None:
+        await self._set_optout(interaction, False)
+
+    async def _set_optout(self, interaction: discord.Interaction, opted_out: bool) -> None:
+        user_id = interaction.user.id
+        changed = await self.optouts.set(user_id, opted_out=opted_out)
+        for session in list(self.sessions.values()):
+            await session.consent.set_opted_out(user_id, opted_out)
+        log.info("Voice opt-%s by %d%s", "out" if opted_out else "in", user_id, "" if changed else " (no change)")
+        if opted_out:
+            text = ("Done: I won't hear you in any voice call, in any server. Your audio is dropped before it is "
+                    "decoded, so nothing you say is transcribed or kept. `/voice-optin` undoes it.")
+        else:
+            text = "Done: I hear you again in voice calls where I listen. `/voice-optout` stops it."
+        await reply(interaction, text if changed else f"Already so. {text}", ephemeral=True)
+
     @app_commands.command(name="voice", description="Voice settings for this server (no options: show them)")
     @app_commands.describe(voice="TTS voice (e.g. af_heart, or a mix af_bella+af_sky)", speed="Speaking speed",
                            rvc="Convert the voice with RVC", listen="Listen and answer speech",
-                           text_channel="Channel for transcripts and text fallbacks")
+                           text_channel="Channel for transcripts, used while everyone in the call can read it")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     async def voice_settings(self, interaction: discord.Interaction, voice: str | None = None,
@@ -136,6 +192,7 @@ class Voice(commands.Cog):
             session = self.sessions.get(interaction.guild.id)
             if session is not None:
                 session.apply(current)
+                await session.consent.reconcile()  # listening switched on: the call is told first
         else:
             current = await self.store.get(interaction.guild.id)
         await reply(interaction, render_settings(current, changed=bool(changes)), ephemeral=True)
@@ -151,6 +208,7 @@ class Voice(commands.Cog):
         if self.bot.user is not None and member.id == self.bot.user.id and after.channel is None:
             return  # also sent while discord.py reconnects: ReceivingVoiceClient.on_gone says when it is over
         session.check_alone()  # someone came or went, or the bot was moved
+        await session.consent.reconcile()  # a newcomer is told before they are heard; who left is not heard
 
     def _voice_gone(self, guild_id: int, vc: ReceivingVoiceClient) -> None:
         """discord.py is done with `vc`; unless we ended the session ourselves, recover from it."""
@@ -174,11 +232,11 @@ class Voice(commands.Cog):
             if not any(not m.bot for m in getattr(channel, "members", [])):
                 log.info("Not rejoining voice channel %s: nobody is left in it", channel.id)
                 return
-            async with self._join_lock:
+            async with self._join_locks[guild_id]:
                 if guild_id in self.sessions:
                     return  # someone used /join meanwhile
                 try:
-                    await self._start(channel.guild, channel, session.fallback_channel_id)
+                    await self._start(channel.guild, channel)
                 except (TimeoutError, discord.ClientException, discord.HTTPException) as exc:
                     log.warning("Rejoining voice channel %s failed (attempt %d of %d): %s",
                                 channel.id, attempt, len(REJOIN_DELAYS), exc)
@@ -190,7 +248,7 @@ class Voice(commands.Cog):
 
     # --- sessions -----------------------------------------------------------------------------------------
 
-    async def _start(self, guild: discord.Guild, channel: discord.abc.Connectable, text_channel_id: int | None) -> None:
+    async def _start(self, guild: discord.Guild, channel: discord.abc.Connectable) -> None:
         vc = await channel.connect(cls=ReceivingVoiceClient, timeout=CONNECT_TIMEOUT, reconnect=True)
         assert isinstance(vc, ReceivingVoiceClient)
         vc.on_gone = lambda gone: self._voice_gone(guild.id, gone)
@@ -200,14 +258,16 @@ class Voice(commands.Cog):
         def conversation(queue: PcmQueue, output: GuildVoiceSession) -> VoiceConversation:
             return VoiceConversation(llm=services.llm, tts=services.tts, stt=services.stt, rvc=services.rvc,
                                      context=services.voice_context, queue=queue, output=output,
-                                     max_tokens=s.llm_max_tokens)
+                                     max_tokens=s.llm_max_tokens, limits=services.limits, guild_id=guild.id)
 
-        session = GuildVoiceSession(vc, conversation_factory=conversation, settings=gs,
-                                    text_channel_id=text_channel_id, endpoint=self.endpoint,
-                                    barge_in=s.voice_barge_in, idle_timeout=s.voice_idle_timeout,
-                                    on_idle=lambda: self._end(guild.id))
+        def consent(session: GuildVoiceSession) -> Consent:
+            return Consent(session, self.optouts, speaks=services.tts is not None, listening=lambda: session.listening)
+
+        session = GuildVoiceSession(vc, conversation_factory=conversation, consent_factory=consent, settings=gs,
+                                    endpoint=self.endpoint, barge_in=s.voice_barge_in,
+                                    idle_timeout=s.voice_idle_timeout, on_idle=lambda: self._end(guild.id))
         self.sessions[guild.id] = session
-        session.start()
+        await session.start()
 
     async def _end(self, guild_id: int) -> None:
         session = self.sessions.pop(guild_id, None)
@@ -216,7 +276,8 @@ class Voice(commands.Cog):
 
 
 def render_settings(s: GuildVoiceSettings, *, changed: bool) -> str:
-    channel = f"<#{s.text_channel_id}>" if s.text_channel_id else "the channel /join was used in"
+    channel = (f"<#{s.text_channel_id}> while everyone in the call can read it, else the call's own chat"
+               if s.text_channel_id else "the call's own text chat")
     head = "Voice settings saved:" if changed else "Voice settings:"
     return (f"{head}\n• voice: `{s.voice}`\n• speed: {s.speed:g}\n• RVC: {'on' if s.rvc else 'off'}\n"
             f"• listening: {'on' if s.listen else 'off'}\n• transcripts and fallbacks: {channel}")

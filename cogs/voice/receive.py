@@ -110,6 +110,9 @@ class ReceivingVoiceClient(discord.VoiceClient):
         self.opener = FrameOpener()
         self.skipped: Counter[str] = Counter()
         self.decoded = 0
+        # Members whose audio is let through: told that the bot listens, and not opted out. Anyone
+        # else's packets are dropped before DAVE or opus touch them (cogs/voice/consent.py sets this).
+        self.audible: frozenset[int] = frozenset()
         # Set when discord.py is done with this client (left, removed, or gave up reconnecting).
         self.on_gone: Callable[[ReceivingVoiceClient], None] | None = None
         self.removed_by_discord = False
@@ -171,6 +174,11 @@ class ReceivingVoiceClient(discord.VoiceClient):
         key = self._connection.secret_key
         if not key or self._sink is None:
             return
+        if len(data) >= 12:  # the SSRC is in the clear: a member we may not hear is dropped before decryption
+            known = self._users.get(int.from_bytes(data[8:12], "big"))
+            if known is not None and known not in self.audible:
+                self.skipped["NOT_HEARD"] += 1
+                return
         result = parse_audio(bytes(key), data)
         if isinstance(result, Skip):
             self.skipped[result.name] += 1
@@ -192,6 +200,9 @@ class ReceivingVoiceClient(discord.VoiceClient):
     def _deliver(self, user_id: int, packet: AudioPacket) -> None:
         sink = self._sink
         if sink is None or user_id == self.user.id:
+            return
+        if user_id not in self.audible:  # opted out, or not told yet: never decoded, transcribed or kept
+            self.skipped["NOT_HEARD"] += 1
             return
         state = self._connection
         frame = self.opener.open(state.dave_session, state.dave_protocol_version, user_id, packet.opus)

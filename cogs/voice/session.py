@@ -1,5 +1,10 @@
 """One guild's live voice session: the connection, its playback queue, per-member endpointing, the
-conversation, keep-alive silence and the alone-timer. The cog creates one per /join."""
+conversation, keep-alive silence and the alone-timer. The cog creates one per /join.
+
+Who is heard is decided by the session's Consent (cogs/voice/consent.py); where it writes, by
+`output_channel`: the call's own text chat, or the linked channel only while everyone in the call
+can read it. Received audio lives only in the endpointer of the utterance being heard.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,12 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
+from cogs.voice.consent import Consent
 from cogs.voice.receive import ReceivingVoiceClient
+from discord_ui.escape import without_invites
+from discord_ui.permissions import everyone_can_read
 from discord_ui.ui import NO_MENTIONS
+from services.chat.memory import MessageRef
 from services.chat.splitter import render_chunks
 from services.voice import (
     EndpointConfig,
@@ -44,18 +53,19 @@ class QueueSource(discord.AudioSource):
 
 class GuildVoiceSession:
     def __init__(self, vc: ReceivingVoiceClient, *, conversation_factory: Callable[[PcmQueue, GuildVoiceSession], VoiceConversation],
-                 settings: GuildVoiceSettings, text_channel_id: int | None, endpoint: EndpointConfig,
-                 barge_in: bool, idle_timeout: float, on_idle: Callable[[], Awaitable[None]]) -> None:
+                 consent_factory: Callable[[GuildVoiceSession], Consent], settings: GuildVoiceSettings,
+                 endpoint: EndpointConfig, barge_in: bool, idle_timeout: float,
+                 on_idle: Callable[[], Awaitable[None]]) -> None:
         self.vc = vc
         self.loop = asyncio.get_running_loop()
         self.queue = PcmQueue(self.loop)
         self.settings = settings
-        self.fallback_channel_id = text_channel_id
         self.endpoint = endpoint
         self.barge_in_enabled = barge_in
         self.idle_timeout = idle_timeout
         self._on_idle = on_idle
         self.conversation = conversation_factory(self.queue, self)
+        self.consent = consent_factory(self)
         self._endpointers: dict[int, Endpointer] = {}
         self._tasks: set[asyncio.Task[object]] = set()
         self._poller: asyncio.Task[None] | None = None
@@ -63,27 +73,34 @@ class GuildVoiceSession:
         self._idle_task: asyncio.Task[None] | None = None
         self.barge_ins = 0
         self.closed = False
-        self.utterances: list[Utterance] = []
+        self._linked_refused: int | None = None  # linked channel last found unreadable (logged once)
 
     @property
     def guild(self) -> discord.Guild:
         return self.vc.guild
 
     @property
-    def text_channel_id(self) -> int | None:
-        return self.settings.text_channel_id or self.fallback_channel_id
+    def listening(self) -> bool:
+        return self.settings.listen and self.conversation.stt is not None
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self.apply(self.settings)
         self._poller = asyncio.create_task(self._poll(), name=f"voice-poll-{self.guild.id}")
         self.check_alone()
+        await self.consent.reconcile()
+
+    def track(self, task: asyncio.Task[object]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._turn_done)
 
     def apply(self, settings: GuildVoiceSettings) -> None:
+        """New settings; the caller then awaits consent.reconcile() (listening switched on must be announced)."""
         self.settings = settings
-        if settings.listen:
+        if self.listening:
             self.vc.listen(self.on_audio)
         else:
             self.vc.stop_listening()
+            self.vc.audible = frozenset()
             self._endpointers.clear()
 
     async def close(self) -> None:
@@ -101,17 +118,35 @@ class GuildVoiceSession:
 
     # --- Output for the conversation ------------------------------------------------------------
 
-    async def post(self, text: str) -> None:
-        channel_id = self.text_channel_id
-        channel = self.guild.get_channel(channel_id) if channel_id else None
-        if not isinstance(channel, discord.abc.Messageable):
-            log.info("No text channel linked to voice in guild %s; dropped: %s", self.guild.id, text[:80])
-            return
+    def output_channel(self) -> discord.abc.Messageable:
+        """The call's own text chat, or the linked channel (/voice text_channel) while everyone in the call
+        can read it: transcripts never go where someone in the call cannot see them."""
+        voice = self.vc.channel
+        linked_id = self.settings.text_channel_id
+        if linked_id:
+            linked = self.guild.get_channel_or_thread(linked_id)
+            if linked is not None and everyone_can_read(self.consent.members(), linked):
+                return linked  # type: ignore[return-value]
+            if self._linked_refused != linked_id:
+                self._linked_refused = linked_id
+                log.info("Linked channel %s in guild %s is not readable by everyone in the call; writing in the "
+                         "call's own chat", linked_id, self.guild.id)
+        return voice  # type: ignore[return-value]  # voice channels have a text chat
+
+    async def post(self, text: str, *, ping: list[int] | None = None) -> MessageRef | None:
+        """Post in output_channel(); the first message sent, if any. Only `ping` (member ids) is mentioned."""
+        channel = self.output_channel()
+        mentions = (discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(u) for u in ping])
+                    if ping else NO_MENTIONS)
+        first: MessageRef | None = None
         try:
-            for chunk in render_chunks(text):
-                await channel.send(chunk, allowed_mentions=NO_MENTIONS)
+            for chunk in render_chunks(without_invites(text)):
+                message = await channel.send(chunk, allowed_mentions=mentions)
+                first = first or MessageRef(message.channel.id, message.id)
         except discord.HTTPException as exc:
-            log.warning("Could not post to the linked text channel %s: %s", channel_id, exc)
+            log.warning("Could not post in the voice chat of guild %s (channel %s): %s", self.guild.id,
+                        getattr(channel, "id", "?"), exc)
+        return first
 
     def start_playback(self) -> None:
         if self.vc.is_connected() and not self.vc.is_playing():
@@ -133,8 +168,8 @@ class GuildVoiceSession:
 
     def on_audio(self, user_id: int, pcm: bytes, at: float) -> None:
         member = self.guild.get_member(user_id)
-        if self.closed or (member is not None and member.bot):
-            return
+        if self.closed or (member is not None and member.bot) or user_id not in self.vc.audible:
+            return  # decoded just before the member opted out or left: dropped with what was buffered
         endpointer = self._endpointers.get(user_id)
         if endpointer is None:
             endpointer = self._endpointers[user_id] = Endpointer(self.endpoint)
@@ -161,8 +196,15 @@ class GuildVoiceSession:
                 if self.settings.listen:
                     self.vc.send_keepalive()
 
+    def forget_speakers(self, keep: frozenset[int] | set[int]) -> None:
+        """Drop the buffered audio of everyone not in `keep` (they opted out or left mid-sentence)."""
+        for user_id in [u for u in self._endpointers if u not in keep]:
+            del self._endpointers[user_id]
+
     def _heard(self, user_id: int, utterance: Utterance) -> None:
-        self.utterances.append(utterance)
+        """Hand the utterance to the conversation; nothing here keeps it once the turn has transcribed it."""
+        if user_id not in self.vc.audible:
+            return
         member = self.guild.get_member(user_id)
         speaker = Speaker(user_id, member.display_name if member is not None else f"user {user_id}")
         task = asyncio.create_task(self.conversation.hear(utterance, speaker, self.vc.channel.id, self.settings),

@@ -216,6 +216,24 @@ class DiscordEmulator(InteractionActions, VoiceActions):
                                     guild_id=guild.id)
         return member
 
+    async def remove_member(self, member: Member) -> None:
+        """The member leaves the guild (or is kicked): out of its voice channel first, then GUILD_MEMBER_REMOVE
+        (which only sessions with the members intent receive, as on Discord)."""
+        guild = self.world.guilds[member.guild_id]
+        if member.voice is not None:
+            await self.leave_voice(member)
+        del guild.members[member.id]
+        await self.gateway.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": str(guild.id), "user": payloads.user(member.user)},
+                                    guild_id=guild.id)
+
+    async def ban(self, member: Member) -> None:
+        """A moderator bans the member: GUILD_BAN_ADD (moderation intent), then they are removed as by remove_member."""
+        guild = self.world.guilds[member.guild_id]
+        guild.bans.add(member.id)
+        await self.gateway.dispatch("GUILD_BAN_ADD", {"guild_id": str(guild.id), "user": payloads.user(member.user)},
+                                    guild_id=guild.id)
+        await self.remove_member(member)
+
     async def add_role(self, name: str, permissions: int = 0, *, mentionable: bool = False,
                        guild: Guild | None = None) -> Role:
         guild = guild or self.guild
@@ -267,6 +285,10 @@ class DiscordEmulator(InteractionActions, VoiceActions):
 
     async def delete_message(self, message: MessageRecord, by: Member | User | None = None) -> None:
         await self.messenger.delete(message, _user(by) if by else self.world.users[message.author_id])
+
+    async def bulk_delete(self, messages: list[MessageRecord], by: Member | User) -> None:
+        """A moderator (or another bot) purges messages of one channel: one MESSAGE_DELETE_BULK."""
+        await self.messenger.delete_many(messages, _user(by))
 
     async def react(self, who: Member | User, message: MessageRecord, emoji: str) -> None:
         await self.messenger.react(message, _user(who), emoji)

@@ -284,9 +284,9 @@ class InteractionDesk:
             raise unknown("Webhook")
         original = self.messenger.records.messages.get(state.original_id or 0)
         if state.response_type == DEFERRED_MESSAGE and original is not None and original.loading:
-            # Discord turns the first follow-up after a deferral into the "thinking" message itself.
-            record = await self.messenger.edit(original, {k: v for k, v in body.items() if k != "flags"}, files,
-                                               clear_flags=LOADING)
+            # Discord turns the first follow-up after a deferral into the "thinking" message itself; its
+            # visibility stays the deferral's, an editable flag it carries (SUPPRESS_EMBEDS) applies.
+            record = await self.messenger.edit(original, body, files, clear_flags=LOADING)
         else:
             record = await self.messenger.create(
                 state.channel, self.world.bot_user, body, files, flags=int(body.get("flags") or 0) & RESPONSE_FLAGS,

@@ -154,6 +154,24 @@ class Messenger:
             await self.gateway.dispatch("MESSAGE_DELETE", data, guild_id=record.guild_id)
         self.notifier.notify()
 
+    async def delete_many(self, records: Sequence[MessageRecord], by: User | None) -> None:
+        """A purge (bulk delete): one MESSAGE_DELETE_BULK for the channel, as Discord sends it."""
+        if not records:
+            return
+        channel_id, guild_id = records[0].channel_id, records[0].guild_id
+        if any(r.channel_id != channel_id for r in records):
+            raise ValueError("a bulk delete is for one channel")
+        now = self.clock.monotonic()
+        for record in records:
+            record.deleted_at = now
+            self.records.deletes.append(DeleteEvent(record.id, channel_id, by.id if by else None, now))
+        data: dict[str, Any] = {"ids": [str(r.id) for r in records if not r.ephemeral],
+                                "channel_id": str(channel_id)}
+        if guild_id:
+            data["guild_id"] = str(guild_id)
+        await self.gateway.dispatch("MESSAGE_DELETE_BULK", data, guild_id=guild_id)
+        self.notifier.notify()
+
     # -- reactions and typing ----------------------------------------------------------------------
 
     async def react(self, record: MessageRecord, user: User, emoji: str, *, add: bool = True) -> None:

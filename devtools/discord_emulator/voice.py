@@ -314,6 +314,21 @@ class VoiceServer:
         """All the bot's audio in the guild, decoded to 48 kHz s16le stereo, ordered by RTP sequence."""
         return self._guild(guild_id).received_pcm()
 
+    def forget_audio(self, guild_id: int) -> None:
+        """Forget the bot's audio so far in the guild: received_pcm and wait_for_audio count from now."""
+        self._guild(guild_id).forget_audio()
+        self.changed()
+
+    async def wait_for_quiet(self, guild_id: int, *, quiet: float = 0.2, timeout: float = 10.0) -> None:
+        """Until no audio from the bot has arrived for `quiet` seconds (what it was saying has ended)."""
+        guild = self._guild(guild_id)
+        async with asyncio.timeout(timeout):
+            while True:
+                before = guild.pcm_bytes
+                await asyncio.sleep(quiet)
+                if guild.pcm_bytes == before:
+                    return
+
     def packets_from_bot(self, guild_id: int) -> list[BotPacket]:
         return list(self._guild(guild_id).packets)
 

@@ -211,6 +211,11 @@ class GuildVoice:
         self.packets.append(packet)
         self.pcm_bytes += len(packet.pcm)
 
+    def forget_audio(self) -> None:
+        """Drop what the bot said so far (a test measures only what comes next)."""
+        self.packets.clear()
+        self.pcm_bytes = 0
+
     def received_pcm(self) -> bytes:
         """Frames in sequence order (late packets take their place); lost ones become silence."""
         ordered = sorted(self.packets, key=lambda p: (p.generation, p.order))

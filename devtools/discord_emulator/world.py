@@ -140,6 +140,7 @@ class Guild:
     channels: dict[int, Channel] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
     joined_at: str = ""
+    bans: set[int] = field(default_factory=set)  # user ids banned from the guild
 
     @property
     def everyone_role(self) -> Role:
@@ -195,6 +196,7 @@ class World:
         self.users[bot.id] = bot
         self.application = Application(id=bot.id, name=bot_name, bot=bot, owner=owner)
         self.guilds: dict[int, Guild] = {}
+        self.left_guilds: dict[int, Guild] = {}  # guilds the bot left (DELETE /users/@me/guilds/{id})
         self.dm_channels: dict[int, Channel] = {}
         # Sharding: a session whose shard would hold more guilds closes with 4011; GET /gateway/bot
         # reports recommended_shards (None: one per 1,000 guilds, as Discord suggests).

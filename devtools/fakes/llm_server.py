@@ -2,12 +2,18 @@
 
 One server speaks both dialects on 127.0.0.1 (a random port):
 
-    Ollama          POST /api/chat (NDJSON stream, or one JSON object with "stream": false), GET /api/tags
-    OpenAI-compat   POST /v1/chat/completions (SSE), GET /v1/models; GET /v1/key when openrouter=True
+    Ollama          POST /api/chat (NDJSON stream, or one JSON object with "stream": false), GET /api/tags,
+                    POST /api/show (the model's `capabilities`)
+    OpenAI-compat   POST /v1/chat/completions (SSE), GET /v1/models (with OpenRouter's `architecture`
+                    and `supported_parameters`); GET /v1/key when openrouter=True
 
 Each chat request takes the next queued `Reply` (then `server.default`), which says what to
 answer and how to misbehave: delays, a stall, an error inside the 200 stream, a clean end without
-the final marker, a dropped connection, a malformed line, an HTTP error with Retry-After.
+the final marker, a dropped connection, a malformed line, an HTTP error with Retry-After. A reply
+may think (`reasoning`) and call tools (`tool_calls=[FakeToolCall("web_search", {"query": ...})]`),
+each in the dialect's own fields (devtools/fakes/llm_frames.py). Requests are checked as strictly
+as the real servers check them (devtools/fakes/llm_checks.py): images, tool calls, tool results,
+and tools or images sent to a model whose `capabilities` lack them.
 
     async with FakeLLMServer() as server:
         server.queue(Reply(status=503), Reply(text="Hello there", token_delay=0.01))
@@ -27,44 +33,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import socket
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-OLLAMA_MODELS = ("llama3.2:latest", "llama3.2:1b")
+from devtools.fakes.llm_checks import check_ollama, check_openai
+from devtools.fakes.llm_frames import FakeToolCall, Frames, OllamaFrames, OpenAIFrames, Reply, go_json
+from devtools.fakes.sockets import hanging_listener, refused_url
+
+__all__ = ["FakeLLMServer", "FakeToolCall", "Recorded", "Reply", "hanging_listener", "refused_url"]
+
+OLLAMA_MODELS = ("llama3.2:latest", "llama3.2:1b", "llava:latest", "qwen3:latest")
 OPENAI_MODELS = ("gpt-4o-mini", "meta-llama/llama-3.3-70b-instruct:free")
-
-
-@dataclass
-class Reply:
-    """How the server answers one chat request. Positions (`*_after`) count answer chunks sent."""
-
-    text: str = "Hello from the fake model."
-    chunks: Sequence[str] | None = None  # explicit chunking; default: word by word
-    status: int = 200  # anything else: that status with the dialect's error body, no stream
-    error: str = "simulated failure"  # message of an HTTP error or of an error inside the stream
-    retry_after: str | None = None  # Retry-After header of an HTTP error
-    headers_delay: float = 0.0  # seconds before the response headers
-    first_token_delay: float = 0.0  # seconds after the headers, before the first chunk
-    token_delay: float = 0.0  # seconds between chunks
-    keepalives: int = 0  # SSE comments (": OPENROUTER PROCESSING") sent before the first chunk
-    stall_after: int | None = None  # send nothing more after this many chunks (until the client leaves)
-    error_after: int | None = None  # an error inside the 200 stream after this many chunks
-    truncate_after: int | None = None  # end the body cleanly, without the final marker
-    reset_after: int | None = None  # drop the TCP connection
-    garbage_after: int | None = None  # a line that is not JSON
-    finish_reason: str = "stop"
-    usage: tuple[int, int] | None = (11, 7)  # (prompt, completion) tokens; None: not reported
-    send_done: bool = True  # OpenAI: the final "data: [DONE]"
-
-    def pieces(self) -> list[str]:
-        return list(self.chunks) if self.chunks is not None else re.findall(r"\S+\s*|\s+", self.text)
+# What each model can do (Ollama's /api/show `capabilities`); a model not listed: completion and tools.
+CAPABILITIES: Mapping[str, tuple[str, ...]] = {
+    "llama3.2": ("completion", "tools"), "llama3.2:1b": ("completion", "tools"),
+    "llava": ("completion", "vision"), "qwen3": ("completion", "tools", "thinking"),
+    "gpt-4o-mini": ("completion", "vision", "tools"),
+    "meta-llama/llama-3.3-70b-instruct:free": ("completion", "tools"),
+}
+DEFAULT_CAPABILITIES = ("completion", "tools")
 
 
 @dataclass
@@ -85,6 +75,7 @@ class FakeLLMServer:
     default: Reply = field(default_factory=Reply)
     responder: Callable[[Any], Reply] | None = None  # builds the reply from the request body, after the queue
     ollama_tags: Sequence[str] | None = None  # what GET /api/tags lists; None: the llama models of `models`
+    capabilities: Mapping[str, Sequence[str]] = field(default_factory=lambda: dict(CAPABILITIES))
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -124,6 +115,7 @@ class FakeLLMServer:
         app = web.Application()
         app.router.add_post("/api/chat", self._ollama_chat)
         app.router.add_get("/api/tags", self._ollama_tags)
+        app.router.add_post("/api/show", self._ollama_show)
         app.router.add_post("/v1/chat/completions", self._openai_chat)
         app.router.add_get("/v1/models", self._openai_models)
         app.router.add_get("/v1/key", self._openrouter_key)
@@ -167,6 +159,10 @@ class FakeLLMServer:
     def _next_reply(self) -> Reply:
         return self._replies.pop(0) if self._replies else self.default
 
+    def capabilities_of(self, model: str) -> frozenset[str]:
+        found = self.capabilities.get(model) or self.capabilities.get(model.removesuffix(":latest"))
+        return frozenset(found if found is not None else DEFAULT_CAPABILITIES)
+
     def _knows(self, model: str, dialect: str) -> bool:
         if self.models is None:
             return True
@@ -176,7 +172,7 @@ class FakeLLMServer:
         await self._closing.wait()
 
     async def _serve_stream(self, request: web.Request, reply: Reply, content_type: str,
-                            frames: _Frames) -> web.StreamResponse:
+                            frames: Frames) -> web.StreamResponse:
         """Write the chunks of `reply`, misbehaving where it says so."""
         response = web.StreamResponse(headers={"Content-Type": content_type})
         await response.prepare(request)
@@ -185,7 +181,7 @@ class FakeLLMServer:
         if reply.first_token_delay:
             await asyncio.sleep(reply.first_token_delay)
         await response.write(frames.opening())
-        pieces = reply.pieces()
+        pieces = frames.plan(reply)
         for index in range(len(pieces) + 1):
             if index == reply.stall_after:
                 await self._stall()
@@ -207,7 +203,7 @@ class FakeLLMServer:
                 break
             if index and reply.token_delay:
                 await asyncio.sleep(reply.token_delay)
-            await response.write(frames.chunk(pieces[index]))
+            await response.write(pieces[index]())
         await response.write(frames.closing(reply))
         await response.write_eof()
         return response
@@ -226,8 +222,11 @@ class FakeLLMServer:
                 return self._error(dialect, reply.status, reply.error, reply.retry_after)
             if not self._knows(body["model"], dialect):
                 return self._unknown_model(dialect, body["model"])
-            frames = (_OllamaFrames if dialect == "ollama" else _OpenAIFrames)(body["model"], self.openrouter,
-                                                                                  body.get("stream_options"))
+            check = check_ollama if dialect == "ollama" else check_openai
+            if problem := check(body, self.capabilities_of(body["model"])):
+                return self._error(dialect, *problem, None)
+            frames = (OllamaFrames if dialect == "ollama" else OpenAIFrames)(body["model"], self.openrouter,
+                                                                                body.get("stream_options"))
             streamed = body.get("stream", dialect == "ollama")  # Ollama streams unless told not to
             if not streamed:
                 return web.Response(body=frames.whole(reply), content_type="application/json", charset="utf-8")
@@ -239,7 +238,7 @@ class FakeLLMServer:
     def _error(self, dialect: str, status: int, message: str, retry_after: str | None) -> web.Response:
         headers = {"Retry-After": retry_after} if retry_after else {}
         if dialect == "ollama":
-            return web.Response(status=status, body=_go_json({"error": message}), headers=headers,
+            return web.Response(status=status, body=go_json({"error": message}), headers=headers,
                                 content_type="application/json", charset="utf-8")
         return self._openai_error(status, message, None, headers)
 
@@ -275,7 +274,20 @@ class FakeLLMServer:
                    "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
                                "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}}
                   for m in self._tag_names()]
-        return web.Response(body=_go_json({"models": models}), content_type="application/json", charset="utf-8")
+        return web.Response(body=go_json({"models": models}), content_type="application/json", charset="utf-8")
+
+    async def _ollama_show(self, request: web.Request) -> web.Response:
+        body = await self._record(request)
+        model = body.get("model") if isinstance(body, dict) else None
+        if not isinstance(model, str) or not self._knows(model, "ollama"):
+            return self._error("ollama", 404, f"model '{model}' not found", None)
+        details = {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+                   "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}
+        return web.Response(body=go_json({"modelfile": f"FROM {model}\n", "parameters": "stop \"<|eot_id|>\"",
+                                          "template": "{{ .Prompt }}", "details": details, "model_info": {},
+                                          "capabilities": sorted(self.capabilities_of(model)),
+                                          "modified_at": "2024-10-01T12:00:00.123456789Z"}),
+                            content_type="application/json", charset="utf-8")
 
     def _tag_names(self) -> list[str]:
         if self.ollama_tags is not None:
@@ -286,8 +298,20 @@ class FakeLLMServer:
         await self._record(request)
         if self.api_key and not self.openrouter and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._openai_error(401, "Incorrect API key provided.", "invalid_api_key")
-        data = [{"id": m, "object": "model", "created": 1686935002, "owned_by": "system"} for m in (self.models or ())]
+        data = [self._model_entry(m) for m in (self.models or ())]
         return web.json_response({"object": "list", "data": data})
+
+    def _model_entry(self, model: str) -> dict[str, Any]:
+        if not self.openrouter:
+            return {"id": model, "object": "model", "created": 1686935002, "owned_by": "system"}
+        can = self.capabilities_of(model)
+        parameters = ["max_tokens", "temperature", "top_p", "stop"] + (["tools", "tool_choice"] if "tools" in can else [])
+        parameters += ["reasoning", "include_reasoning"] if "thinking" in can else []
+        return {"id": model, "name": model, "created": 1733506137, "context_length": 131072,
+                "architecture": {"modality": "text+image->text" if "vision" in can else "text->text",
+                                 "input_modalities": ["text", "image"] if "vision" in can else ["text"],
+                                 "output_modalities": ["text"], "tokenizer": "Llama3"},
+                "pricing": {"prompt": "0", "completion": "0"}, "supported_parameters": parameters}
 
     async def _openrouter_key(self, request: web.Request) -> web.Response:
         await self._record(request)
@@ -298,155 +322,3 @@ class FakeLLMServer:
         return web.json_response({"data": {"label": "sk-or-v1-abc...xyz", "limit": None, "usage": 0.25,
                                             "limit_remaining": None, "is_free_tier": True,
                                             "rate_limit": {"requests": 20, "interval": "10s"}}})
-
-
-def _go_json(value: Any) -> bytes:
-    """JSON as Go's encoding/json writes it (compact, HTML characters escaped)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
-
-
-def _now_rfc3339() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime())
-
-
-class _Frames:
-    """The bytes of one dialect's stream."""
-
-    def __init__(self, model: str, openrouter: bool, stream_options: Any) -> None:
-        self.model = model
-        self.openrouter = openrouter
-        self.include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
-
-    def opening(self) -> bytes:
-        return b""
-
-    def garbage(self) -> bytes:
-        return b"{this is not json\n"
-
-    def chunk(self, text: str) -> bytes:
-        raise NotImplementedError
-
-    def error(self, message: str) -> bytes:
-        raise NotImplementedError
-
-    def closing(self, reply: Reply) -> bytes:
-        raise NotImplementedError
-
-    def whole(self, reply: Reply) -> bytes:
-        raise NotImplementedError
-
-
-class _OllamaFrames(_Frames):
-    def _line(self, content: str, **extra: Any) -> dict[str, Any]:
-        return {"model": self.model, "created_at": _now_rfc3339(),
-                "message": {"role": "assistant", "content": content}, **extra}
-
-    def chunk(self, text: str) -> bytes:
-        return _go_json(self._line(text, done=False)) + b"\n"
-
-    def error(self, message: str) -> bytes:
-        return _go_json({"error": message}) + b"\n"
-
-    def _final(self, reply: Reply, content: str) -> dict[str, Any]:
-        counts: dict[str, Any] = {}
-        if reply.usage is not None:
-            counts = {"prompt_eval_count": reply.usage[0], "prompt_eval_duration": 21000000,
-                      "eval_count": reply.usage[1], "eval_duration": 312000000}
-        return self._line(content, done_reason=reply.finish_reason, done=True, total_duration=412000000,
-                          load_duration=19000000, **counts)
-
-    def closing(self, reply: Reply) -> bytes:
-        return _go_json(self._final(reply, "")) + b"\n"
-
-    def whole(self, reply: Reply) -> bytes:
-        return _go_json(self._final(reply, "".join(reply.pieces())))
-
-
-class _OpenAIFrames(_Frames):
-    def _event(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        if self.openrouter:
-            data = {"id": "gen-1730000000-abcdef", "provider": "Fake", "model": self.model,
-                    "object": "chat.completion.chunk", "created": 1730000000, "choices": choices, **extra}
-        else:
-            data = {"id": "chatcmpl-AbCdEf123", "object": "chat.completion.chunk", "created": 1730000000,
-                    "model": self.model, "system_fingerprint": "fp_0ba0d124f1", "choices": choices, **extra}
-            if self.include_usage:
-                data.setdefault("usage", None)
-        return b"data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
-
-    def _choice(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        if self.openrouter:
-            return {"index": 0, "delta": delta, "finish_reason": finish, "native_finish_reason": finish,
-                    "logprobs": None}
-        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-
-    def garbage(self) -> bytes:
-        return b"data: {this is not json\n\n"
-
-    def opening(self) -> bytes:
-        if self.openrouter:
-            return b""
-        return self._event([self._choice({"role": "assistant", "content": "", "refusal": None})])
-
-    def chunk(self, text: str) -> bytes:
-        delta = {"role": "assistant", "content": text} if self.openrouter else {"content": text}
-        return self._event([self._choice(delta)])
-
-    def error(self, message: str) -> bytes:
-        if self.openrouter:
-            return self._event([self._choice({"content": ""}, "error")],
-                               error={"code": "server_error", "message": message})
-        body = {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
-        return b"data: " + json.dumps(body).encode() + b"\n\n"
-
-    def _usage(self, reply: Reply) -> dict[str, Any]:
-        assert reply.usage is not None
-        prompt, completion = reply.usage
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-    def closing(self, reply: Reply) -> bytes:
-        frames = self._event([self._choice({}, reply.finish_reason)])
-        if reply.usage is not None and (self.include_usage or self.openrouter):
-            frames += self._event([], usage=self._usage(reply))
-        return frames + (b"data: [DONE]\n\n" if reply.send_done else b"")
-
-    def whole(self, reply: Reply) -> bytes:
-        body: dict[str, Any] = {
-            "id": "chatcmpl-AbCdEf123", "object": "chat.completion", "created": 1730000000, "model": self.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(reply.pieces())},
-                         "logprobs": None, "finish_reason": reply.finish_reason}],
-        }
-        if reply.usage is not None:
-            body["usage"] = self._usage(reply)
-        return json.dumps(body, indent=2).encode()
-
-
-def refused_url() -> str:
-    """A base URL on 127.0.0.1 where nothing listens (the port was free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-@contextmanager
-def hanging_listener() -> Iterator[str]:
-    """A base URL whose TCP connects hang (a listener with a full accept queue that never accepts),
-    for connect-timeout tests."""
-    listener = socket.socket()
-    fillers: list[socket.socket] = []
-    try:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        for _ in range(3):
-            filler = socket.socket()
-            filler.setblocking(False)
-            fillers.append(filler)
-            with suppress(BlockingIOError):
-                filler.connect(("127.0.0.1", port))
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        for sock in (*fillers, listener):
-            sock.close()

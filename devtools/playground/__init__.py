@@ -106,7 +106,7 @@ class Playground:
         assert self.model is not None
         return {
             **self.emu.bot_env(), **self.search.settings_env(),
-            "DISCORD_GUILD_ID": str(self.emu.guild.id),
+            "DISCORD_GUILD_ID": str(self.emu.guild.id), "ADMIN_GUILD_IDS": str(self.emu.guild.id),  # alice: /health
             "DATABASE_PATH": str(self.workdir / "bot.db"), "LOG_LEVEL": "INFO", "LOG_FILE_ENABLED": "true",
             "OLLAMA_HOST": self.model.host, "OLLAMA_MODEL": self.model.name,
             "OPENROUTER_BASE_URL": CLOSED_PORT_URL,

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from services.errors import ServiceError
+from services.limits.requester import Requester
 from services.llm import Message
 from services.search import SearchServices, WebResult, WikiSummary
 
@@ -51,10 +52,7 @@ class AskContext:
 
     def footer(self) -> str:
         """Numbered links (angle brackets: no link previews), and what could not be searched."""
-        lines = []
-        if self.sources:
-            lines.append("**Sources**")
-            lines += [f"{s.number}. [{_link_text(s.title)}](<{s.url}>)" for s in self.sources]
+        lines = source_links(self.sources)
         if self.failures:
             lines.append(f"*{' and '.join(self.failures)} failed, so this answer may lack fresh facts.*")
         elif not self.sources:
@@ -62,9 +60,10 @@ class AskContext:
         return "\n".join(lines)
 
 
-async def gather_context(search: SearchServices, question: str) -> AskContext:
-    """Web and Wikipedia at the same time; each may fail on its own."""
-    web, wiki = await asyncio.gather(_web(search, question), _wiki(search, question))
+async def gather_context(search: SearchServices, question: str, *, requester: Requester | None = None) -> AskContext:
+    """Web and Wikipedia at the same time; each may fail on its own. The web search waits in line for
+    `requester` like /search does."""
+    web, wiki = await asyncio.gather(_web(search, question, requester), _wiki(search, question))
     results, failures = [], []
     for name, outcome in (("Web search", web), ("Wikipedia", wiki)):
         if isinstance(outcome, ServiceError):
@@ -81,11 +80,12 @@ async def gather_context(search: SearchServices, question: str) -> AskContext:
     return AskContext(question, tuple(sources), tuple(failures))
 
 
-async def _web(search: SearchServices, question: str) -> list[tuple[str, str, str]] | ServiceError:
+async def _web(search: SearchServices, question: str,
+               requester: Requester | None) -> list[tuple[str, str, str]] | ServiceError:
     if not search.web.enabled:
         return []
     try:
-        results: list[WebResult] = await search.web.search(question)
+        results: list[WebResult] = await search.web.search(question, requester=requester)
     except ServiceError as exc:
         log.warning("/ask web search failed: %s", exc)
         return exc
@@ -101,6 +101,14 @@ async def _wiki(search: SearchServices, question: str) -> list[tuple[str, str, s
     if summary is None or summary.is_disambiguation or not summary.extract:
         return []
     return [(f"{summary.title} (Wikipedia)", summary.url, _clip(summary.extract, WIKI_CHARS))]
+
+
+def source_links(sources: tuple[Source, ...] | list[Source]) -> list[str]:
+    """"**Sources**" then one numbered link per source (angle brackets: no link previews); chat's tool
+    answers list theirs the same way."""
+    if not sources:
+        return []
+    return ["**Sources**", *(f"{s.number}. [{_link_text(s.title)}](<{s.url}>)" for s in sources)]
 
 
 def _clip(text: str, limit: int) -> str:

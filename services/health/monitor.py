@@ -9,7 +9,7 @@ There are two kinds of probe because services differ in who owns their row:
 
 - `Probe`: the monitor records the outcome (speech servers, the database, the gateway). When the
   client has a circuit breaker the outcome goes through it, so the breaker in memory and the row
-  /health shows never disagree (a probe that succeeds does not close an open circuit).
+  /health shows never disagree (a healthy probe closes an open circuit at once).
 - `RecordedProbe`: the check stores its own rows and returns them (the LLM router keeps its
   circuits consistent; the search clients record like real traffic); the monitor adds history.
 """
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from services.errors import ServiceError
 from services.health.history import HealthHistory
-from services.resilience import CLOSED, CircuitBreaker
+from services.resilience import CircuitBreaker
 from services.storage import DATABASE_ERRORS
 from services.storage.health import ChangeListener, HealthStore, ServiceHealth
 
@@ -190,9 +190,9 @@ class HealthMonitor:
 
     async def _answered(self, name: str, breaker: CircuitBreaker, latency_ms: float, status: str,
                         detail: str | None) -> ServiceHealth:
-        """A closed circuit forgets earlier failures once the server answers well; an open one only
-        becomes half-open, so the next real call is the trial (a probe is a lighter request)."""
-        if status == "healthy" and breaker.state == CLOSED:
+        """A server that answers well closes its circuit at once (and forgets earlier failures); one that
+        answers but not right only makes an open circuit half-open, so the next real call is the trial."""
+        if status == "healthy":
             await breaker.record_success(latency_ms, detail=detail or "ok")  # a detail forces the write
             return await self.store.get(name) or ServiceHealth(name)
         return await breaker.record_probe(latency_ms, detail=detail, degraded=status != "healthy")

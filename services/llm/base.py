@@ -1,9 +1,12 @@
 """The one interface every model backend implements, and the values that cross it.
 
-A provider turns messages into an async stream of `TextDelta`s ending with one `StreamEnd`
-(finish reason and usage). Timeouts are enforced here, once, for every provider: a stream that
-does not deliver its first token, stalls between tokens, or runs too long becomes a typed
-`StreamTimeout` instead of hanging the caller.
+A provider turns messages (text, images, earlier tool calls and their results) into an async
+stream of `TextDelta`s (the answer) and `ReasoningDelta`s (a reasoning model's thinking, never
+answer text), then at most one `ToolCalls` (what the model wants run), ending with one `StreamEnd`
+(finish reason and usage). `<think>...</think>` at the start of the text is moved to reasoning
+here, once, for every provider (services/llm/reasoning.py). Timeouts are enforced here too: a
+stream that does not deliver its first token, stalls between tokens, or runs too long becomes a
+typed `StreamTimeout` instead of hanging the caller.
 """
 
 from __future__ import annotations
@@ -15,61 +18,37 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Literal
 
 from services.llm.errors import StreamTimeout
+from services.llm.messages import (
+    IMAGE_TOKENS,
+    TOKENS_PER_MESSAGE,
+    Completion,
+    ImagePart,
+    Message,
+    ProviderEvent,
+    ReasoningDelta,
+    Role,
+    StreamEnd,
+    TextDelta,
+    ToolCall,
+    ToolCalls,
+    ToolSpec,
+    Usage,
+    estimate_message_tokens,
+    estimate_prompt_tokens,
+    estimate_tokens,
+    render_content,
+)
+from services.llm.reasoning import split_reasoning
 
-Role = Literal["system", "user", "assistant"]
+__all__ = [
+    "IMAGE_TOKENS", "TOKENS_PER_MESSAGE", "Completion", "GenerationOptions", "ImagePart", "LLMProvider", "Message",
+    "ProviderEvent", "ReasoningDelta", "Role", "StreamEnd", "TextDelta", "Timeouts", "ToolCall", "ToolCalls",
+    "ToolSpec", "Usage", "enforce_deadlines", "enforce_length", "estimate_message_tokens", "estimate_prompt_tokens",
+    "estimate_tokens", "render_content",
+]
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One chat turn; `name` is the Discord speaker of a user turn (see `render_content`)."""
-
-    role: Role
-    content: str
-    name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token counts of one answer; `estimated` when the server sent none and we counted chars/4."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    estimated: bool = False
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True, slots=True)
-class TextDelta:
-    """The next piece of the answer."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEnd:
-    """The model finished ("stop", "length", ...); always the last event of a provider stream."""
-
-    finish_reason: str
-    usage: Usage
-
-
-ProviderEvent = TextDelta | StreamEnd
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """A whole, non-streamed answer."""
-
-    text: str
-    finish_reason: str
-    usage: Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,32 +69,6 @@ class Timeouts:
     total: float = 300.0
 
 
-TOKENS_PER_MESSAGE = 4  # role markers and separators a chat template adds around each message
-
-
-def estimate_tokens(text: str) -> int:
-    """The one rough count, for servers that report none and for memory budgets (~4 characters a token)."""
-    return math.ceil(len(text) / 4)
-
-
-def estimate_message_tokens(message: Message) -> int:
-    """What one message costs in a prompt: its text as sent (speaker prefix included) and its overhead."""
-    return estimate_tokens(render_content(message)) + TOKENS_PER_MESSAGE
-
-
-def estimate_prompt_tokens(messages: Sequence[Message]) -> int:
-    return sum(estimate_message_tokens(m) for m in messages)
-
-
-def render_content(message: Message) -> str:
-    """User turns are sent as "Name: text". The prefix works on every backend, matches what
-    CHAT_SYSTEM_PROMPT tells the model, and avoids OpenAI's `name` field, which Ollama lacks,
-    llama.cpp and vLLM templates drop, and some hosted APIs reject for characters Discord allows."""
-    if message.name and message.role == "user":
-        return f"{message.name}: {message.content}"
-    return message.content
-
-
 class LLMProvider(ABC):
     """One backend (Ollama, or an OpenAI-compatible server). Subclasses implement `_stream`."""
 
@@ -127,9 +80,10 @@ class LLMProvider(ABC):
         self.timeouts = timeouts
 
     def stream(self, messages: Sequence[Message], *, model: str | None = None,
-               options: GenerationOptions | None = None,
-               timeouts: Timeouts | None = None) -> AsyncIterator[ProviderEvent]:
-        """Stream an answer: TextDelta events, then exactly one StreamEnd, or a ServiceError."""
+               options: GenerationOptions | None = None, timeouts: Timeouts | None = None,
+               tools: Sequence[ToolSpec] = ()) -> AsyncIterator[ProviderEvent]:
+        """Stream an answer: TextDelta / ReasoningDelta events, at most one ToolCalls, then exactly
+        one StreamEnd; or a ServiceError. `tools` are offered to the model (empty: none)."""
         timeouts = timeouts or self.timeouts
         merged = GenerationOptions(
             temperature=self.options.temperature if options is None or options.temperature is None
@@ -137,7 +91,8 @@ class LLMProvider(ABC):
             max_tokens=self.options.max_tokens if options is None or options.max_tokens is None
             else options.max_tokens,
         )
-        raw = self._stream(list(messages), model or self.default_model, merged, timeouts)
+        raw = split_reasoning(self._stream(list(messages), model or self.default_model, merged, timeouts,
+                                           tuple(tools)))
         max_chars = (merged.max_tokens or DEFAULT_MAX_TOKENS) * MAX_CHARS_PER_TOKEN
         return enforce_deadlines(enforce_length(raw, max_chars, messages), timeouts, self.service)
 
@@ -145,22 +100,32 @@ class LLMProvider(ABC):
                    options: GenerationOptions | None = None, timeouts: Timeouts | None = None) -> Completion:
         """The whole answer. Streamed underneath, so stalls are noticed within the token-gap timeout."""
         parts: list[str] = []
+        thinking: list[str] = []
+        calls: tuple[ToolCall, ...] = ()
         async with aclosing(self.stream(messages, model=model, options=options, timeouts=timeouts)) as events:
             async for event in events:
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
+                elif isinstance(event, ReasoningDelta):
+                    thinking.append(event.text)
+                elif isinstance(event, ToolCalls):
+                    calls = event.calls
                 else:
-                    return Completion("".join(parts), event.finish_reason, event.usage)
+                    return Completion("".join(parts), event.finish_reason, event.usage, "".join(thinking), calls)
         raise AssertionError("provider stream ended without StreamEnd")  # enforced by _stream
 
     @abstractmethod
     def _stream(self, messages: list[Message], model: str, options: GenerationOptions,
-                timeouts: Timeouts) -> AsyncIterator[ProviderEvent]:
+                timeouts: Timeouts, tools: tuple[ToolSpec, ...]) -> AsyncIterator[ProviderEvent]:
         """The wire protocol; must end with StreamEnd or raise a ServiceError (never end silently)."""
 
     @abstractmethod
     async def list_models(self, *, timeout: float = 10.0) -> list[str]:
         """Model names the server offers."""
+
+    async def capabilities(self, model: str, *, timeout: float = 10.0) -> frozenset[str] | None:
+        """What the server says `model` can do ("vision", "tools", "thinking"); None when it does not say."""
+        return None
 
     @abstractmethod
     async def probe(self, models: Sequence[str], *, timeout: float = 10.0) -> list[str]:
@@ -176,17 +141,18 @@ DEFAULT_MAX_TOKENS = 4096
 
 async def enforce_length(events: AsyncIterator[ProviderEvent], max_chars: int,
                          messages: Sequence[Message]) -> AsyncIterator[ProviderEvent]:
-    """Cut an answer longer than `max_chars`: its text so far, then StreamEnd("length")."""
+    """Cut an answer longer than `max_chars` (thinking counted too: the limit is the server's token
+    limit, which covers both): its text so far, then StreamEnd("length")."""
     produced = 0
     try:
         async for event in events:
-            if isinstance(event, TextDelta) and produced + len(event.text) > max_chars:
+            if isinstance(event, (TextDelta, ReasoningDelta)) and produced + len(event.text) > max_chars:
                 if rest := event.text[:max_chars - produced]:
-                    yield TextDelta(rest)
+                    yield type(event)(rest)
                 log.warning("Answer cut at %d characters: the server ignored the token limit", max_chars)
                 yield StreamEnd("length", Usage(estimate_prompt_tokens(messages), math.ceil(max_chars / 4), True))
                 return
-            if isinstance(event, TextDelta):
+            if isinstance(event, (TextDelta, ReasoningDelta)):
                 produced += len(event.text)
             yield event
     finally:
@@ -213,7 +179,7 @@ async def enforce_deadlines(events: AsyncIterator[ProviderEvent], timeouts: Time
                     raise StreamTimeout(service, phase, limit) from None
                 raise
             yield event
-            if isinstance(event, TextDelta):
+            if not isinstance(event, StreamEnd):  # thinking and tool calls show the model is alive too
                 deadline, phase, limit = loop.time() + timeouts.token_gap, "token_gap", timeouts.token_gap
     finally:
         await events.aclose()  # type: ignore[attr-defined]

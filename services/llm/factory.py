@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from config.settings import LLM_PROVIDERS, Settings
+from services.limits.quotas import TokenQuotas
 from services.llm.base import GenerationOptions, LLMProvider, Timeouts
 from services.llm.ollama import OllamaOptions, OllamaProvider
 from services.llm.openai_compat import OpenAICompatProvider
@@ -72,7 +73,7 @@ def build_providers(settings: Settings, session: aiohttp.ClientSession,
 
 
 def build_router(settings: Settings, session: aiohttp.ClientSession, *, health: HealthStore, usage: UsageStore,
-                 cache: Cache | None = None, clock: Callable[[], float] = time.time,
+                 cache: Cache | None = None, quotas: TokenQuotas | None = None, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> LLMRouter:
     chain = build_chain(settings)
     providers, disabled = build_providers(settings, session, chain)
@@ -81,12 +82,15 @@ def build_router(settings: Settings, session: aiohttp.ClientSession, *, health: 
         timeouts=timeouts(settings),
         retry=RetryPolicy(attempts=settings.api_retry_attempts, base_delay=settings.api_retry_delay,
                           max_delay=settings.api_retry_max_delay),
-        max_concurrency=settings.llm_max_concurrency,
+        max_concurrency={p: settings.llm_concurrency(p) for p in LLM_PROVIDERS},
         circuit_failure_threshold=settings.llm_circuit_failure_threshold,
         circuit_cooldown=settings.llm_circuit_cooldown,
+        circuit_cooldown_max=settings.llm_circuit_cooldown_max,
         budgets={p: settings.llm_budget(p) for p in LLM_PROVIDERS if settings.llm_budget(p)},
         disabled=disabled,
         cache_ttl=settings.api_cache_ttl if settings.api_cache_enabled else 0.0,
         probe_timeout=settings.health_probe_timeout,
+        queue_timeout=settings.queue_max_wait,
     )
-    return LLMRouter(providers, config, health=health, usage=usage, cache=cache, clock=clock, sleep=sleep)
+    return LLMRouter(providers, config, health=health, usage=usage, cache=cache, quotas=quotas, clock=clock,
+                     sleep=sleep)

@@ -1,7 +1,12 @@
-"""Ollama's native API: `POST /api/chat` streamed as NDJSON, `GET /api/tags` for models and health.
+"""Ollama's native API: `POST /api/chat` streamed as NDJSON, `GET /api/tags` for models and health,
+`POST /api/show` for what a model can do (`capabilities`: "vision", "tools", "thinking").
 
 A stream is complete only when its `"done": true` line arrives; an `{"error": ...}` line inside a
 200 stream (the runner crashed, ran out of memory) and an end without `done` are failures.
+Images go base64 in a message's `images`; tools in `tools`; the model's calls come whole (arguments
+as a JSON object) in `message.tool_calls`, its thinking in `message.thinking`; a call's result goes
+back as a `role: "tool"` message with `tool_name`. `think` is never sent: a model that does not
+support it answers 400, and thinking models think by default (the text or the field, both handled).
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ from services.llm.base import (
     LLMProvider,
     Message,
     ProviderEvent,
+    ReasoningDelta,
     StreamEnd,
     TextDelta,
     Timeouts,
+    ToolCall,
+    ToolCalls,
+    ToolSpec,
     Usage,
     estimate_prompt_tokens,
     estimate_tokens,
@@ -56,7 +65,8 @@ class OllamaProvider(LLMProvider):
         self._host = host.rstrip("/")
         self._ollama = ollama_options or OllamaOptions()
 
-    def _body(self, messages: list[Message], model: str, options: GenerationOptions) -> dict[str, Any]:
+    def _body(self, messages: list[Message], model: str, options: GenerationOptions,
+              tools: tuple[ToolSpec, ...] = ()) -> dict[str, Any]:
         o = self._ollama
         sampling: dict[str, Any] = {"num_ctx": o.num_ctx, "top_p": o.top_p, "top_k": o.top_k, "min_p": o.min_p,
                                     "repeat_penalty": o.repeat_penalty}
@@ -64,35 +74,45 @@ class OllamaProvider(LLMProvider):
             sampling["temperature"] = options.temperature
         if options.max_tokens is not None:
             sampling["num_predict"] = options.max_tokens
-        return {
+        body: dict[str, Any] = {
             "model": model,
             # A trailing assistant message is continued by Ollama (prefill): how fallbacks resume.
-            "messages": [{"role": m.role, "content": render_content(m)} for m in messages],
+            "messages": [_wire_message(m) for m in messages],
             "stream": True,
             "options": sampling,
             "keep_alive": self._ollama.keep_alive,
         }
+        if tools:
+            body["tools"] = [t.to_wire() for t in tools]
+        return body
 
     async def _stream(self, messages: list[Message], model: str, options: GenerationOptions,
-                      timeouts: Timeouts) -> AsyncIterator[ProviderEvent]:
+                      timeouts: Timeouts, tools: tuple[ToolSpec, ...] = ()) -> AsyncIterator[ProviderEvent]:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)
         produced: list[str] = []
+        calls: list[ToolCall] = []
         try:
             async with (
                 request(self._session, "POST", f"{self._host}/api/chat", service=self.service,
-                        timeout=timeout, json=self._body(messages, model, options)) as response,
+                        timeout=timeout, json=self._body(messages, model, options, tools)) as response,
                 aclosing(iter_lines(response.content.iter_any(), self.service)) as lines,
             ):
                 async for line in lines:
                     if not line.strip():
                         continue
                     data = _parse_line(line, self.service)
-                    message = data.get("message")
-                    content = message.get("content") if isinstance(message, dict) else None
+                    message = data.get("message") if isinstance(data.get("message"), dict) else {}
+                    thinking, content = message.get("thinking"), message.get("content")
+                    if isinstance(thinking, str) and thinking:
+                        produced.append(thinking)
+                        yield ReasoningDelta(thinking)
                     if isinstance(content, str) and content:
                         produced.append(content)
                         yield TextDelta(content)
+                    calls += _tool_calls(message.get("tool_calls"), len(calls))
                     if data.get("done") is True:
+                        if calls:
+                            yield ToolCalls(tuple(calls))
                         reason = data.get("done_reason")
                         reason = reason if isinstance(reason, str) and reason else "stop"
                         yield StreamEnd(reason, _usage(data, messages, produced))
@@ -109,12 +129,55 @@ class OllamaProvider(LLMProvider):
             raise TransientError(self.service, "/api/tags answer has no model list")
         return [str(m.get("name") or m.get("model")) for m in models if isinstance(m, dict)]
 
+    async def capabilities(self, model: str, *, timeout: float = 10.0) -> frozenset[str] | None:
+        """`capabilities` from POST /api/show (Ollama 0.6.4 and later); None from older servers."""
+        data = await request_json(self._session, "POST", f"{self._host}/api/show", service=self.service,
+                                  timeout=timeout, json={"model": model})
+        found = data.get("capabilities") if isinstance(data, dict) else None
+        if not isinstance(found, list):
+            return None
+        return frozenset(str(c) for c in found)
+
     async def probe(self, models: Sequence[str], *, timeout: float = 10.0) -> list[str]:
         try:
             available = set(await self.list_models(timeout=timeout))
         except ServiceError as exc:
             raise probe_error(exc, f"{self._host}/api/tags", "OLLAMA_HOST") from exc.__cause__
         return [m for m in models if m not in available and f"{m}:latest" not in available]
+
+
+def _wire_message(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": render_content(m)}
+    if m.images:
+        out["images"] = [image.base64() for image in m.images]
+    if m.tool_calls:
+        out["tool_calls"] = [{"function": {"name": c.name, "arguments": dict(c.arguments)}} for c in m.tool_calls]
+    if m.role == "tool" and m.tool_name:
+        out["tool_name"] = m.tool_name
+    return out
+
+
+def _tool_calls(raw: Any, already: int) -> list[ToolCall]:
+    """`message.tool_calls`: each `{"function": {"name", "arguments": {...}}}`, whole in one line.
+    Newer servers add an `id`; older ones none, so one is made up (results are matched by name)."""
+    if not isinstance(raw, list):
+        return []
+    calls = []
+    for item in raw:
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            continue
+        args, error = function.get("arguments", {}), None
+        if isinstance(args, str):  # some templates hand the JSON back as a string
+            try:
+                args = parse_json(args) if args.strip() else {}
+            except ValueError:
+                args, error = {}, "arguments are not valid JSON"
+        if not isinstance(args, dict):
+            args, error = {}, "arguments are not a JSON object"
+        call_id = item.get("id") if isinstance(item.get("id"), str) and item.get("id") else f"call_{already + len(calls)}"
+        calls.append(ToolCall(call_id, function["name"], args, error))
+    return calls
 
 
 def _parse_line(line: bytes, service: str) -> dict[str, Any]:

@@ -86,6 +86,7 @@ class DeliveryResult:
     via: Literal["channel", "dm"] | None = None
     error: str | None = None
     permanent: bool = False  # nowhere left to deliver (user unreachable): stop retrying
+    withdrawn: bool = False  # must not be delivered at all (its owner left the server): cancelled
 
     @classmethod
     def sent(cls, via: Literal["channel", "dm"]) -> DeliveryResult:
@@ -94,6 +95,10 @@ class DeliveryResult:
     @classmethod
     def failed(cls, reason: str, *, permanent: bool = False) -> DeliveryResult:
         return cls(False, error=reason, permanent=permanent)
+
+    @classmethod
+    def withdraw(cls, reason: str) -> DeliveryResult:
+        return cls(False, error=reason, permanent=True, withdrawn=True)
 
 
 @dataclass(frozen=True)

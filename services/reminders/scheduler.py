@@ -58,6 +58,7 @@ class SchedulerStats:
     retried: int
     failed: int
     skipped: int  # occurrences of recurring reminders given up after max attempts
+    withdrawn: int  # cancelled at delivery: the owner was no longer in the reminder's server
     lateness_p50: float | None  # seconds, over the last `window` deliveries
     lateness_p99: float | None
     lateness_max: float | None
@@ -98,7 +99,7 @@ class ReminderScheduler:
         self._stopping = False
         self._next_due_at: float | None = None
         self._lateness: deque[float] = deque(maxlen=window)
-        self._counts = {"delivered": 0, "retried": 0, "failed": 0, "skipped": 0}
+        self._counts = {"delivered": 0, "retried": 0, "failed": 0, "skipped": 0, "withdrawn": 0}
         self._idle = False  # sleeping, with everything notified so far taken into account
         self._state_changed = asyncio.Condition()
 
@@ -286,6 +287,11 @@ class ReminderScheduler:
             assert nxt is not None
             return Outcome(reminder.id, "pending", nxt, nxt, 0, None, delivered_at=now)
         error = redact(result.error or "unknown delivery error")[:MAX_ERROR_CHARS]
+        if result.withdrawn:
+            self._counts["withdrawn"] += 1
+            log.info("Reminder %d withdrawn: %s", reminder.id, error)
+            return Outcome(reminder.id, "cancelled", reminder.due_at, reminder.occurrence_at, reminder.attempts, error,
+                           None)
         attempts = reminder.attempts + 1
         if not result.permanent and attempts < self._max_attempts:
             self._counts["retried"] += 1

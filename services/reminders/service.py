@@ -24,7 +24,7 @@ from services.reminders.errors import (
     TimeInPast,
 )
 from services.reminders.humanize import format_duration
-from services.reminders.models import ACTIVE, NewReminder, Reminder
+from services.reminders.models import ACTIVE, DeliveryResult, DueReminder, NewReminder, Reminder
 from services.reminders.scheduler import Deliver, ReminderScheduler, SchedulerStats
 from services.reminders.store import ReminderStore
 from services.reminders.timeparse import ParsedTime, examples, parse_time
@@ -70,6 +70,11 @@ class ReminderService:
         self._scheduler_options = scheduler_options  # clock/sleep fakes and tuning, for tests and benchmarks
         self.scheduler: ReminderScheduler | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        self._delivered: list[Callable[[float], object]] = []
+
+    def on_delivered(self, observer: Callable[[float], object]) -> None:
+        """Called with how late (seconds) each delivered reminder was (metrics); must not block or raise."""
+        self._delivered.append(observer)
 
     @classmethod
     def from_settings(cls, store: ReminderStore, settings: Settings, *,
@@ -89,7 +94,15 @@ class ReminderService:
         options = dict(self._scheduler_options)
         if coordinator is not None:
             options["shards"] = lambda: coordinator.shards
-        scheduler = ReminderScheduler(self.store, deliver, max_attempts=self.max_attempts, clock=self._clock,
+
+        async def observed(due: DueReminder) -> DeliveryResult:
+            result = await deliver(due)
+            if result.delivered:
+                for observer in self._delivered:
+                    observer(due.late_by)
+            return result
+
+        scheduler = ReminderScheduler(self.store, observed, max_attempts=self.max_attempts, clock=self._clock,
                                       **options)
         self.scheduler = scheduler
 
@@ -184,11 +197,12 @@ class ReminderService:
 
     async def cancel(self, reminder_id: int, *, requester_id: int, guild_id: int | None = None,
                      can_manage_guild: bool = False) -> Reminder:
-        """Cancel one's own reminder, or (with Manage Server, passed in by the cog) any in that guild."""
+        """Cancel one's own reminder, or (with Manage Server, passed in by the cog) a channel reminder in that
+        guild. Someone's DM reminder is theirs alone: to anyone else it does not exist."""
         reminder = await self.store.get(reminder_id)
         allowed = reminder is not None and (
             reminder.owner_id == requester_id
-            or (can_manage_guild and guild_id is not None and reminder.guild_id == guild_id))
+            or (can_manage_guild and guild_id is not None and reminder.guild_id == guild_id and not reminder.dm))
         if reminder is None or not allowed:
             raise ReminderNotFound(f"You have no reminder #{reminder_id} to cancel; /reminders lists yours.")
         if reminder.state not in ACTIVE or not await self.store.cancel(reminder_id):
@@ -199,3 +213,23 @@ class ReminderService:
         if self.scheduler is not None:
             self.scheduler.notify(reminder.due_at)
         return await self.store.get(reminder_id) or reminder
+
+    async def cancel_in_guild(self, owner_id: int, guild_id: int, reason: str) -> list[Reminder]:
+        """The owner left the server or was banned: nothing they set there is delivered any more."""
+        cancelled = await self.store.cancel_in_guild(owner_id, guild_id, reason)
+        if cancelled:
+            log.info("Cancelled %d reminder(s) of %d in guild %d: %s", len(cancelled), owner_id, guild_id, reason)
+            if self.scheduler is not None:
+                self.scheduler.notify(min(r.due_at for r in cancelled))
+        return cancelled
+
+    async def count_all(self, owner_id: int) -> int:
+        return await self.store.count_all(owner_id)
+
+    async def forget_owner(self, owner_id: int) -> int:
+        """/forget-me, confirmed: every reminder of theirs (pending or finished) and their time zone."""
+        removed = await self.store.delete_owner(owner_id)
+        log.info("Erased %d reminder(s) of %d at their request", removed, owner_id)
+        if removed and self.scheduler is not None:
+            self.scheduler.notify()
+        return removed

@@ -63,6 +63,10 @@ class ReminderStore(ABC):
         """Extend this claim's rows still being delivered; returns how many."""
 
     @abstractmethod
+    async def count_all(self, owner_id: int) -> int:
+        """Reminders of the owner in any state (pending, and finished ones kept REMINDER_HISTORY_DAYS)."""
+
+    @abstractmethod
     async def release(self, claim: str) -> int:
         """Give back rows claimed and not yet applied (a clean stop mid-batch); returns how many."""
 
@@ -75,6 +79,15 @@ class ReminderStore(ABC):
     @abstractmethod
     async def cancel(self, reminder_id: int) -> bool:
         """Cancel if still pending (or being delivered); False when it was delivered, failed or cancelled."""
+
+    @abstractmethod
+    async def cancel_in_guild(self, owner_id: int, guild_id: int, reason: str) -> list[Reminder]:
+        """Cancel every pending (or claimed) reminder the owner set in that server (they left or were
+        banned); returns them, earliest first."""
+
+    @abstractmethod
+    async def delete_owner(self, owner_id: int) -> int:
+        """Erase every reminder of the owner, in any state, and their time zone (/forget-me)."""
 
     @abstractmethod
     async def apply(self, outcomes: Sequence[Outcome], *, claim: str = "") -> int:

@@ -87,7 +87,9 @@ class _Parser:
     def __init__(self, text: str, now: datetime, tz: ZoneInfo) -> None:
         self.text = text.strip()
         self.tz = tz
-        self.now = now.astimezone(UTC).replace(microsecond=0)
+        # Whole seconds, rounded up: "in 3 seconds" must never come due before 3 full seconds have passed.
+        exact = now.astimezone(UTC)
+        self.now = exact.replace(microsecond=0) + (timedelta(seconds=1) if exact.microsecond else timedelta(0))
         self.local = self.now.astimezone(tz)
         self.today = self.local.date()
         self.tokens: list[Token] = []

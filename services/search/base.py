@@ -81,6 +81,21 @@ class UrbanDefinition:
         return cls(**data)
 
 
+def crosslink_parts(text: str, base_url: str = URBAN_DEFINE_URL) -> list[tuple[str, str | None]]:
+    """Urban Dictionary text cut at its [word] cross-links: (text, None) pieces and (word, its page) pieces,
+    so a renderer can escape the text and link only the words."""
+    parts: list[tuple[str, str | None]] = []
+    last = 0
+    for match in _CROSSLINK.finditer(text):
+        if match.start() > last:
+            parts.append((text[last:match.start()], None))
+        parts.append((match.group(1), base_url + quote(match.group(1), safe="")))
+        last = match.end()
+    if last < len(text):
+        parts.append((text[last:], None))
+    return parts
+
+
 def render_crosslinks(text: str, *, links: bool = False, base_url: str = URBAN_DEFINE_URL) -> str:
     """Urban Dictionary marks cross-links as [word]: show the word, or link it (Discord markdown)."""
     if not links:

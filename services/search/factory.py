@@ -11,7 +11,7 @@ from config.settings import Settings
 from services.search import urban, web, wikipedia
 from services.search.base import WebSearchBackend
 from services.search.lookup import SourceLookup
-from services.search.ratelimit import SharedRateLimiter
+from services.search.ratelimit import SearchGate
 from services.search.urban import UrbanDictionaryClient
 from services.search.web import WebSearch
 from services.search.web_ddgs import DdgsBackend, TextSearcher
@@ -40,9 +40,9 @@ def build_search(settings: Settings, session: aiohttp.ClientSession, cache: Cach
         return SourceLookup(service, namespace, health=health, cache=shared_cache,
                             ttl=ttl or settings.api_cache_ttl)
 
-    # A caller waits for its turn at most as long as one search may take.
-    limiter = SharedRateLimiter(web.SERVICE, delay=settings.web_search_rate_limit_delay,
-                                max_wait=settings.web_search_timeout)
+    # The engine's policy: ddgs one at a time and spaced, SearXNG a few at once; beyond that, a line.
+    limiter = SearchGate(web.SERVICE, limit=settings.web_search_concurrency(), spacing=settings.web_search_spacing(),
+                         max_wait=settings.queue_max_wait, search_timeout=settings.web_search_timeout)
     backend: WebSearchBackend
     if settings.web_search_engine == "searxng":
         backend = SearxngBackend(session, base_url=settings.searxng_url, region=settings.web_search_region,

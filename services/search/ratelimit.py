@@ -1,68 +1,70 @@
-"""The one gate every web search passes through, whoever asks.
+"""The one gate every web search passes through, whoever asks: a policy per engine, and a line.
 
-Public engines (DuckDuckGo above all) block an IP that searches in bursts, and a block hurts
-every user of the bot, so the limit is global: one search at a time, WEB_SEARCH_RATE_LIMIT_DELAY
-seconds from the end of one to the start of the next, callers served in arrival order.
+Public engines (DuckDuckGo above all, through ddgs) block an IP that searches in bursts, and a block
+hurts every user of the bot, so ddgs searches go one at a time, WEB_SEARCH_RATE_LIMIT_DELAY seconds
+apart. A self-hosted SearXNG is not spaced: only WEB_SEARCH_MAX_CONCURRENCY searches run at once.
+Either way a search that cannot start now waits in line (served fairly across members, its place
+reported to the asker) instead of being refused; it is refused only when it could not start within
+QUEUE_MAX_WAIT or before the asker's deadline, and at once when that is already certain.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+import math
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from services.limits.fair import FairGate, GateTimeout
+from services.limits.requester import Requester
 from services.search.errors import SearchBusy
 
 
-class SharedRateLimiter:
-    """Serialises calls `delay` seconds apart; refuses a caller that would wait over `max_wait`.
-
-    The up-front refusal uses an estimate (callers ahead x delay) that cannot know how long the
-    searches ahead will take, so the actual wait is also capped at max_wait.
-    """
-
-    def __init__(self, service: str, *, delay: float, max_wait: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._service = service
-        self._delay = delay
+class SearchGate:
+    def __init__(self, service: str, *, limit: int, spacing: float, max_wait: float, search_timeout: float) -> None:
+        self.service = service
+        self.spacing = spacing
+        self._gate = FairGate(service, limit, spacing=spacing)
         self._max_wait = max_wait
-        self._clock = clock
-        self._lock = asyncio.Lock()  # FIFO: waiters are woken in the order they arrived
-        self._queued = 0
-        self._next_allowed = 0.0
+        self._search_timeout = search_timeout
 
-    def estimated_wait(self) -> float:
-        """Seconds a caller arriving now would wait at least."""
-        ahead = self._queued + (1 if self._lock.locked() else 0)
-        return max(0.0, self._next_allowed - self._clock()) + ahead * self._delay
+    @property
+    def limit(self) -> int:
+        return self._gate.limit
+
+    @property
+    def waiting(self) -> int:
+        return self._gate.waiting
 
     def penalize(self, seconds: float) -> None:
-        """Hold every caller back after the engine said we were too fast."""
-        self._next_allowed = max(self._next_allowed, self._clock() + seconds)
+        """Hold every search back after the engine said we were too fast."""
+        self._gate.penalize(seconds)
+
+    def estimated_wait(self) -> float:
+        """Seconds a newcomer would wait at least: the penalty or spacing left, and one spacing per waiter."""
+        return self._gate.estimated_wait() + self._gate.waiting * self.spacing / self._gate.limit
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold the gate for one upstream call; raises SearchBusy instead of waiting too long."""
+    async def slot(self, requester: Requester | None = None) -> AsyncIterator[None]:
+        """Hold the gate for one upstream call; raises SearchBusy when the line is too long for the asker."""
+        wait = self._max_wait
+        if requester is not None:
+            wait = requester.remaining(self._max_wait + self._search_timeout) - self._search_timeout
         estimate = self.estimated_wait()
-        if estimate > self._max_wait:
-            raise SearchBusy(self._service, estimate)
-        deadline = self._clock() + self._max_wait
-        self._queued += 1
+        if estimate > wait:
+            raise SearchBusy(self.service, estimate)
+        key = requester.member_id if requester is not None else None
         try:
-            async with asyncio.timeout(self._max_wait):
-                await self._lock.acquire()
-        except TimeoutError:
-            raise SearchBusy(self._service, self.estimated_wait()) from None
-        finally:
-            self._queued -= 1
+            await self._gate.acquire(key, timeout=max(0.0, wait),
+                                     on_position=requester.position_callback("web search") if requester else None,
+                                     arrived=requester.arrived_at if requester else None)
+        except GateTimeout as exc:
+            raise SearchBusy(self.service, max(1.0, exc.position * max(self.spacing, 1.0))) from None
         try:
-            gap = self._next_allowed - self._clock()
-            if gap > deadline - self._clock():
-                raise SearchBusy(self._service, gap)
-            if gap > 0:
-                await asyncio.sleep(gap)
             yield
         finally:
-            self._next_allowed = max(self._next_allowed, self._clock() + self._delay)
-            self._lock.release()
+            self._gate.release(key)
+
+    def describe(self) -> str:
+        """The policy in a few words, for logs and /health."""
+        spaced = f"{self.spacing:g} s apart" if self.spacing else "not spaced"
+        return f"{self._gate.limit} at a time, {spaced}, up to {math.ceil(self._max_wait)} s in line"

@@ -1,14 +1,18 @@
-"""Web search as the bot uses it: query checks, the shared cache, the global rate limit, health."""
+"""Web search as the bot uses it: query checks, the shared cache, the engine's gate (a line), health.
+
+Identical queries waiting at the same time are sent once and share the answer (SourceLookup).
+"""
 
 from __future__ import annotations
 
 import time
 
 from services.errors import ServiceDisabled, ServiceError
+from services.limits.requester import Requester
 from services.search.base import WebResult, WebSearchBackend
 from services.search.lookup import SourceLookup
 from services.search.query import clean_query, normalize_query
-from services.search.ratelimit import SharedRateLimiter
+from services.search.ratelimit import SearchGate
 from services.storage import HealthStore, ServiceHealth
 
 SERVICE = "search:web"
@@ -22,7 +26,7 @@ class WebSearch:
 
     service = SERVICE
 
-    def __init__(self, backend: WebSearchBackend, *, lookup: SourceLookup, limiter: SharedRateLimiter,
+    def __init__(self, backend: WebSearchBackend, *, lookup: SourceLookup, limiter: SearchGate,
                  health: HealthStore, max_results: int, max_query_chars: int, variant: str = "",
                  enabled: bool = True) -> None:
         self.backend = backend
@@ -38,20 +42,27 @@ class WebSearch:
     def engine(self) -> str:
         return self.backend.engine
 
-    async def search(self, query: str) -> list[WebResult]:
-        """Results for query (possibly empty); raises InvalidQuery, ServiceDisabled or a ServiceError."""
+    @property
+    def limiter(self) -> SearchGate:
+        return self._limiter
+
+    async def search(self, query: str, *, requester: Requester | None = None) -> list[WebResult]:
+        """Results for query (possibly empty); raises InvalidQuery, ServiceDisabled or a ServiceError.
+
+        `requester` is who waits (their place in line is reported to them) and by when.
+        """
         if not self.enabled:
             raise ServiceDisabled(SERVICE, "web search is turned off (WEB_SEARCH_ENABLED=false)")
         text = clean_query(query, self._max_query_chars)
         key = f"{_KEY_VERSION}:{self.engine}:{self._variant}:{self._max_results}:{normalize_query(text)}"
         return await self._lookup.get_or_fetch(
-            key, lambda: self._fetch_limited(text),
+            key, lambda: self._fetch_limited(text, requester),
             encode=lambda results: [r.to_json() for r in results],
             decode=lambda data: [WebResult.from_json(r) for r in data],
         )
 
-    async def _fetch_limited(self, text: str) -> list[WebResult]:
-        async with self._limiter.slot():
+    async def _fetch_limited(self, text: str, requester: Requester | None) -> list[WebResult]:
+        async with self._limiter.slot(requester):
             return await self.backend.fetch(text, self._max_results)
 
     async def probe(self) -> ServiceHealth:

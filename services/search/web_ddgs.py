@@ -26,7 +26,7 @@ from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 from services.errors import TransientError
 from services.search.base import WebResult, WebSearchBackend
 from services.search.errors import SearchRateLimited, SearchTimeout
-from services.search.ratelimit import SharedRateLimiter
+from services.search.ratelimit import SearchGate
 from services.search.urls import link_url
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class DdgsBackend(WebSearchBackend):
     can_probe = False  # probing would be a real DuckDuckGo search every minute
 
     def __init__(self, *, backend: str, region: str, safesearch: str, timeout: float,
-                 limiter: SharedRateLimiter | None = None,
+                 limiter: SearchGate | None = None,
                  ddgs_factory: Callable[[], TextSearcher] | None = None, workers: int = 2,
                  rate_limit_cooldown: float = RATE_LIMIT_COOLDOWN) -> None:
         self.engine = backend

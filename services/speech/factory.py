@@ -89,5 +89,5 @@ def _guard(service: str, settings: Settings, health: HealthStore | None) -> Guar
                          max_delay=settings.api_retry_max_delay)
     breaker = None if health is None else CircuitBreaker(
         health, service, failure_threshold=settings.llm_circuit_failure_threshold,
-        cooldown=settings.llm_circuit_cooldown)
+        cooldown=settings.llm_circuit_cooldown, max_cooldown=settings.llm_circuit_cooldown_max)
     return Guard(service, breaker=breaker, policy=policy)

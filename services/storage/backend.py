@@ -18,12 +18,14 @@ import secrets
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services.chat.memory import ConversationStore
+from services.chat.profiles import ChatProfileStore
 from services.health.history import HealthHistory
+from services.limits.quotas import QuotaStore
 from services.llm.usage import UsageStore
 from services.reminders.store import ReminderStore
 from services.shards import Shards
@@ -38,6 +40,9 @@ from services.storage.postgres.coordination import PgCoordinator
 from services.storage.postgres.database import PgDatabase
 from services.storage.postgres.health import PostgresHealthStore
 from services.storage.postgres.history import PostgresHealthHistory
+from services.storage.postgres.optouts import PostgresVoiceOptOutStore
+from services.storage.postgres.profiles import PostgresChatProfileStore
+from services.storage.postgres.quotas import PostgresQuotaStore
 from services.storage.postgres.reminders import PostgresReminderStore
 from services.storage.postgres.usage import PostgresUsageStore
 from services.storage.postgres.voice_settings import PostgresVoiceSettingsStore
@@ -45,13 +50,17 @@ from services.storage.sqlite.cache import SqliteCache
 from services.storage.sqlite.conversations import SqliteConversationStore
 from services.storage.sqlite.health import SqliteHealthStore
 from services.storage.sqlite.history import SqliteHealthHistory
+from services.storage.sqlite.optouts import SqliteVoiceOptOutStore
+from services.storage.sqlite.profiles import SqliteChatProfileStore
+from services.storage.sqlite.quotas import SqliteQuotaStore
 from services.storage.sqlite.reminders import SqliteReminderStore
 from services.storage.sqlite.usage import SqliteUsageStore
 from services.storage.sqlite.voice_settings import SqliteVoiceSettingsStore
+from services.voice.optouts import VoiceOptOutStore
 from services.voice.settings_store import GuildVoiceSettings, VoiceSettingsStore
 
 if TYPE_CHECKING:
-    from config.settings import Settings
+    from config.settings import ModelRef, Settings
 
 Clock = Callable[[], float]
 PROBE_NAMESPACE = "health:probe"
@@ -92,6 +101,16 @@ class Backend(ABC):
 
     @abstractmethod
     def voice_settings(self, defaults: GuildVoiceSettings, *, clock: Clock = time.time) -> VoiceSettingsStore: ...
+
+    @abstractmethod
+    def voice_optouts(self, *, clock: Clock = time.time) -> VoiceOptOutStore: ...
+
+    @abstractmethod
+    def quotas(self, *, clock: Clock = time.time) -> QuotaStore: ...
+
+    @abstractmethod
+    def chat_profiles(self, *, default_persona: str, default_chain: Sequence[ModelRef], providers: Sequence[str],
+                      clock: Clock = time.time) -> ChatProfileStore: ...
 
     @abstractmethod
     def coordinator(self, home: Shards, *, interval: float = 2.0) -> Coordinator: ...
@@ -144,6 +163,17 @@ class SqliteBackend(Backend):
 
     def voice_settings(self, defaults: GuildVoiceSettings, *, clock: Clock = time.time) -> VoiceSettingsStore:
         return SqliteVoiceSettingsStore(self.db, defaults, clock=clock)
+
+    def voice_optouts(self, *, clock: Clock = time.time) -> VoiceOptOutStore:
+        return SqliteVoiceOptOutStore(self.db, clock=clock)
+
+    def quotas(self, *, clock: Clock = time.time) -> QuotaStore:
+        return SqliteQuotaStore(self.db, clock=clock)
+
+    def chat_profiles(self, *, default_persona: str, default_chain: Sequence[ModelRef], providers: Sequence[str],
+                      clock: Clock = time.time) -> ChatProfileStore:
+        return SqliteChatProfileStore(self.db, default_persona=default_persona, default_chain=default_chain,
+                                      providers=providers, clock=clock)
 
     def coordinator(self, home: Shards, *, interval: float = 2.0) -> Coordinator:
         return LocalCoordinator(home, process_name(home))
@@ -217,6 +247,17 @@ class PostgresBackend(Backend):
 
     def voice_settings(self, defaults: GuildVoiceSettings, *, clock: Clock = time.time) -> VoiceSettingsStore:
         return PostgresVoiceSettingsStore(self.db, defaults, clock=clock)
+
+    def voice_optouts(self, *, clock: Clock = time.time) -> VoiceOptOutStore:
+        return PostgresVoiceOptOutStore(self.db, clock=clock)
+
+    def quotas(self, *, clock: Clock = time.time) -> QuotaStore:
+        return PostgresQuotaStore(self.db, clock=clock)
+
+    def chat_profiles(self, *, default_persona: str, default_chain: Sequence[ModelRef], providers: Sequence[str],
+                      clock: Clock = time.time) -> ChatProfileStore:
+        return PostgresChatProfileStore(self.db, default_persona=default_persona, default_chain=default_chain,
+                                        providers=providers, clock=clock)
 
     def coordinator(self, home: Shards, *, interval: float = 2.0) -> Coordinator:
         return PgCoordinator(self.db, home, process_name(home), interval=interval)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -71,6 +72,33 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
+PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
+DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def make_private(path: Path) -> None:
+    """Create the database's folder (0700) and file (0600) for the owner only, and tighten existing files.
+
+    Conversations, transcripts and reminders are personal data. SQLite gives its -wal and -shm files
+    the database file's mode, so creating the file first with 0600 covers them; files left by an
+    older version are tightened here. A folder that already existed is left as it is: it may be
+    the user's own (DATABASE_PATH=./bot.db).
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=PRIVATE_FOLDER, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE))
+    except OSError as exc:  # a read-only file system, a folder in the way: SQLite says it better
+        log.debug("Could not create %s beforehand: %s", path, exc)
+    for suffix in DATABASE_SUFFIXES:
+        sibling = path.with_name(path.name + suffix)
+        try:
+            if sibling.exists() and sibling.stat().st_mode & 0o077:
+                sibling.chmod(PRIVATE_FILE)
+        except OSError as exc:
+            log.warning("Could not make %s readable by its owner only: %s", sibling, exc)
+
+
 class Database:
     """One aiosqlite connection with a lock; repositories take it in their constructor."""
 
@@ -87,7 +115,7 @@ class Database:
         """Open (creating folder and file if needed), configure, and migrate to the latest schema."""
         path = Path(path)
         if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(path)
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
         db = cls(path, conn)

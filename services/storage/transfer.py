@@ -24,7 +24,8 @@ from services.storage.postgres.database import PgDatabase
 
 # Every table the bot keeps, parents first; a new table is added here too (docs/SCALING.md).
 TABLES = ("cache", "service_health", "llm_usage", "reminders", "user_settings", "conversation_turns",
-          "health_history", "voice_settings")
+          "health_history", "voice_settings", "chat_profiles", "voice_optouts", "conversation_messages",
+          "token_quota_usage")
 IDENTITIES = {"reminders": "id", "conversation_turns": "id", "health_history": "id"}
 BATCH = 5_000
 
@@ -84,6 +85,10 @@ async def _copy(source: aiosqlite.Connection, path: Path, url: str,
                     "WHERE table_schema = current_schema() AND table_name = $1", table)}
                 cursor = await source.execute(f"SELECT * FROM {table}")
                 columns = [d[0] for d in cursor.description if d[0] in types]
+                lost = [d[0] for d in cursor.description if d[0] not in types]
+                if lost:  # a column PostgreSQL's migrations lack would be dropped without a word
+                    raise StorageError(f"{table}.{', '.join(lost)} has no place in PostgreSQL's {table}: the two "
+                                       "schemas differ; nothing was committed")
                 index = {d[0]: i for i, d in enumerate(cursor.description)}
                 converters = [_CONVERT.get(types[c], lambda v: v) for c in columns]
                 rows = 0

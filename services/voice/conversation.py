@@ -7,6 +7,8 @@ produced, so the first sentence plays before the model has finished and the next
 while the current one plays. The request is built by the same ContextBuilder as chat (with a voice
 suffix), so the system prompt and memory rules are one. Barge-in stops the turn (`BargedIn`), empties
 the queue and stores what had been said as an interrupted answer. Failures degrade to text (TTS), one notice (STT), or an apology (LLM).
+A voice turn is a costly command like any other: the speaker's rate limit and token quota apply
+(services/limits), and a refusal is said once in the linked text channel.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from services.chat.context import ContextBuilder, Prompt
+from services.chat.memory import MessageRef
 from services.errors import ServiceDisabled, ServiceError
+from services.limits import LimitReached, MemberLimits, Requester
 from services.llm import ChatResult, LLMRouter, Message, TextDelta
 from services.speech import STT, TTS, AudioClip, VoiceConverter
 from services.speech.audio import StreamConverter, to_discord
@@ -34,13 +38,14 @@ log = logging.getLogger(__name__)
 
 STT_UNAVAILABLE = "Voice input is unavailable right now (speech recognition is down); type to me instead."
 LLM_APOLOGY = "Sorry, I can't answer right now: my language model is unavailable."
+REFUSAL_REPEAT = 60.0  # seconds before the same member is told again that they are over a limit
 
 
 class Output(Protocol):
     """What the conversation needs from Discord."""
 
-    async def post(self, text: str) -> None:
-        """Send text to the linked text channel (transcripts and fallbacks)."""
+    async def post(self, text: str) -> MessageRef | None:
+        """Send text to the call's text channel (transcripts and fallbacks); the message, if one was sent."""
 
     def start_playback(self) -> None:
         """Make sure the player is reading the queue."""
@@ -85,8 +90,12 @@ class VoiceConversation:
 
     def __init__(self, *, llm: LLMRouter, tts: TTS | None, stt: STT | None, rvc: VoiceConverter | None,
                  context: ContextBuilder, queue: PcmQueue, output: Output, max_tokens: int | None = None,
+                 limits: MemberLimits | None = None, guild_id: int | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.llm, self.tts, self.stt, self.rvc = llm, tts, stt, rvc
+        self.limits = limits
+        self.guild_id = guild_id
+        self._told: dict[int, float] = {}  # member -> when they were last told about a limit
         self.context = context
         self.queue = queue
         self.output = output
@@ -104,6 +113,11 @@ class VoiceConversation:
                    settings: GuildVoiceSettings) -> TurnResult:
         """A member finished an utterance: transcribe it, then answer it."""
         timings = TurnTimings(speech_end=utterance.speech_end_at, heard=utterance.ended_at)
+        if self.limits is not None:
+            refusal = await self.limits.admit(speaker.user_id, self.guild_id, model=True)
+            if refusal is not None:
+                await self._refuse(speaker, refusal)
+                return TurnResult(status="ignored", timings=timings)
         if self.stt is None:
             return await self._stt_down(timings, "no STT server is configured")
         try:
@@ -115,17 +129,19 @@ class VoiceConversation:
         if not transcript:
             log.debug("Nothing usable heard from %s (%s)", speaker.name, transcript.dropped)
             return TurnResult(status="ignored", timings=timings)
-        await self.output.post(f"🎙️ **{speaker.name}:** {transcript.text}")
-        return await self.answer(transcript.text, speaker, scope_id, settings, timings=timings)
+        posted = await self.output.post(f"🎙️ **{speaker.name}:** {transcript.text}")
+        # The transcript is the member's words kept by the bot: linked, so deleting it or /forget-me erases them.
+        sources = (MessageRef(posted.channel_id, posted.message_id, speaker.user_id),) if posted else ()
+        return await self.answer(transcript.text, speaker, scope_id, settings, timings=timings, sources=sources)
 
     async def answer(self, text: str, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings, *,
-                     timings: TurnTimings | None = None) -> TurnResult:
+                     timings: TurnTimings | None = None, sources: tuple[MessageRef, ...] = ()) -> TurnResult:
         """Answer `text` aloud (or in writing when TTS is down); returns when the turn is over."""
         async with self._turn_lock:
             self._interrupt = asyncio.Event()
             try:
-                result = await self._answer(text, speaker, scope_id, settings, timings or TurnTimings(),
-                                            self._interrupt)
+                result = await self._answer(Prompt(text, speaker.name, speaker.user_id, sources), scope_id, settings,
+                                            timings or TurnTimings(), self._interrupt)
             finally:
                 self._interrupt = None
             self.last_result = result
@@ -159,17 +175,17 @@ class VoiceConversation:
 
     # --- the turn ---------------------------------------------------------------------------------
 
-    async def _answer(self, text: str, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings,
+    async def _answer(self, prompt: Prompt, scope_id: int, settings: GuildVoiceSettings,
                       timings: TurnTimings, interrupt: asyncio.Event) -> TurnResult:
-        result = TurnResult(transcript=text, timings=timings)
-        prompt = Prompt(text, speaker.name, speaker.user_id)
+        result = TurnResult(transcript=prompt.content, timings=timings)
         messages = await self.context.build(scope_id, prompt)
-        await self.context.remember_prompt(scope_id, prompt)
+        exchange = await self.context.remember_prompt(scope_id, prompt)
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         parts: list[str] = []
         speaking = asyncio.ensure_future(self._speak_sentences(sentences, settings, result))
+        requester = Requester(prompt.author_id, self.guild_id)
         try:
-            await _unless_interrupted(self._write(messages, sentences, parts, timings, speaking), interrupt)
+            await _unless_interrupted(self._write(messages, sentences, parts, timings, speaking, requester), interrupt)
         except (BargedIn, asyncio.CancelledError) as exc:
             # Barge-in, or the session closing (a real cancellation, re-raised once recorded).
             await _stop(speaking)
@@ -178,11 +194,16 @@ class VoiceConversation:
             result.answer = "".join(parts)
             said = " ".join(result.spoken) or result.answer
             if said.strip():
-                await asyncio.shield(self.context.remember_answer(scope_id, said, "interrupted"))
-                await asyncio.shield(self.output.post(f"🔊 {said} … *(interrupted)*"))
+                await asyncio.shield(self.context.remember_answer(scope_id, said, "interrupted", exchange_id=exchange))
+                await asyncio.shield(self._post_answer(exchange, f"🔊 {said} … *(interrupted)*"))
             log.info("Voice answer interrupted after %d sentence(s)", len(result.spoken))
             if isinstance(exc, asyncio.CancelledError):
                 raise
+            return result
+        except LimitReached as exc:
+            await _stop(speaking)
+            result.status = "failed"
+            await self._refuse(Speaker(prompt.author_id, prompt.author_name), exc.message)
             return result
         except ServiceError as exc:
             await _stop(speaking)
@@ -192,20 +213,25 @@ class VoiceConversation:
             await self._apologize(settings)
             return result
         result.answer = "".join(parts).strip()
-        await self.context.remember_answer(scope_id, result.answer)
+        await self.context.remember_answer(scope_id, result.answer, exchange_id=exchange)
         if result.degraded == "tts" and result.answer:
-            await self.output.post(result.answer)
+            await self._post_answer(exchange, result.answer)
         elif result.spoken:
-            await self.output.post(f"🔊 {result.answer}")
+            await self._post_answer(exchange, f"🔊 {result.answer}")
         timings.first_audio = timings.first_audio or self.queue.first_frame_at
         return result
 
+    async def _post_answer(self, exchange_id: int, text: str) -> None:
+        posted = await self.output.post(text)
+        if posted is not None:
+            await self.context.link(exchange_id, [posted])
+
     async def _write(self, messages: list[Message], sentences: asyncio.Queue[str | None], parts: list[str],
-                     timings: TurnTimings, speaking: asyncio.Future[None]) -> None:
+                     timings: TurnTimings, speaking: asyncio.Future[None], requester: Requester) -> None:
         """Stream the model's answer into `parts` and, sentence by sentence, to the speaker task."""
         cutter = SentenceCutter()
         timings.llm_started = self._clock()
-        async with aclosing(self.llm.stream(messages, max_tokens=self.max_tokens)) as events:
+        async with aclosing(self.llm.stream(messages, max_tokens=self.max_tokens, requester=requester)) as events:
             async for event in events:
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
@@ -286,6 +312,15 @@ class VoiceConversation:
             except ServiceError as exc:
                 log.warning("Could not speak the apology either: %s", exc)
         await self.output.post(LLM_APOLOGY)
+
+    async def _refuse(self, speaker: Speaker, message: str) -> None:
+        """A limit refused the speaker: say so in text, once a minute at most (speech keeps coming)."""
+        now = self._clock()
+        if now - self._told.get(speaker.user_id, float("-inf")) < REFUSAL_REPEAT:
+            return
+        self._told = {k: t for k, t in self._told.items() if now - t < REFUSAL_REPEAT}
+        self._told[speaker.user_id] = now
+        await self.output.post(f"🎙️ **{speaker.name}:** {message}")
 
     async def _stt_down(self, timings: TurnTimings, cause: str) -> TurnResult:
         log.warning("Voice input unavailable: %s", cause)

@@ -5,13 +5,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# The one list of stored columns (each a GuildVoiceSettings field of the same name): a new setting
+# is a field, a name here (and in BOOLEANS if it is one), and a migration in each migrations folder.
 COLUMNS = ("voice", "speed", "rvc", "listen", "text_channel_id")
+BOOLEANS = frozenset({"rvc", "listen"})  # 0/1 in SQLite, boolean in PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -51,14 +55,8 @@ class VoiceSettingsStore(ABC):
         row = await self._read(guild_id)
         if row is None:
             return self.defaults
-        d = self.defaults
-        return GuildVoiceSettings(
-            voice=row["voice"] if row["voice"] is not None else d.voice,
-            speed=row["speed"] if row["speed"] is not None else d.speed,
-            rvc=bool(row["rvc"]) if row["rvc"] is not None else d.rvc,
-            listen=bool(row["listen"]) if row["listen"] is not None else d.listen,
-            text_channel_id=row["text_channel_id"] if row["text_channel_id"] is not None else d.text_channel_id,
-        )
+        chosen = {c: bool(row[c]) if c in BOOLEANS else row[c] for c in COLUMNS if row[c] is not None}
+        return dataclasses.replace(self.defaults, **chosen)
 
     async def update(self, guild_id: int, **changes: object) -> GuildVoiceSettings:
         """Store the fields the guild chose; the others stay unset and keep following the defaults."""

@@ -27,6 +27,7 @@ from cogs.reminders import (
     stamp,
 )
 from devtools.discord_emulator import DiscordEmulator
+from devtools.discord_emulator import permissions as perms
 from services.reminders import DueReminder, Reminder, ReminderPage
 from services.reminders.recurrence import Daily, Interval
 
@@ -183,10 +184,32 @@ async def test_deliver_by_dm_with_dms_closed_is_retried(cog: Reminders, emulator
 async def test_deliver_to_an_owner_who_no_longer_exists_is_permanent(cog: Reminders, emulator: DiscordEmulator) -> None:
     reminder = await stored(cog, emulator, "carol", "random")
     await emulator.delete_channel(emulator.channel("random"))
-    gone = dataclasses.replace(reminder, owner_id=424242)
+    gone = dataclasses.replace(reminder, owner_id=424242, guild_id=None)  # a deleted account, set outside a server
     result = await cog.deliver(DueReminder(gone, late_by=0, attempt=1))
     assert not result.delivered and result.permanent
     assert "10003" in (result.error or "") and "10013" in (result.error or "")
+
+
+async def test_an_owner_who_left_the_server_gets_nothing_and_their_reminders_there_are_cancelled(
+        cog: Reminders, emulator: DiscordEmulator) -> None:
+    """Without the members intent the bot hears of a leave only here, at the next delivery."""
+    first = await stored(cog, emulator, "dave", "random")
+    second = await stored(cog, emulator, "dave", "general", dm=True)
+    await emulator.remove_member(emulator.member("dave"))
+    result = await cog.deliver(DueReminder(first, late_by=0, attempt=1))
+    assert result.withdrawn and not result.delivered and result.error == "its owner is no longer a member of the server"
+    assert not emulator.bot_messages(emulator.channel("random"))
+    assert (await cog.service.store.get(second.id)).state == "cancelled"
+
+
+async def test_an_owner_who_may_no_longer_post_there_gets_it_by_dm(cog: Reminders, emulator: DiscordEmulator) -> None:
+    reminder = await stored(cog, emulator, "carol", "random")
+    await emulator.set_permissions(emulator.channel("random"), emulator.member("carol"), deny=perms.SEND_MESSAGES)
+    result = await cog.deliver(DueReminder(reminder, late_by=0, attempt=1))
+    assert result.delivered and result.via == "dm"
+    assert not emulator.bot_messages(emulator.channel("random"))
+    [message] = emulator.bot_messages(emulator.dm_channel(emulator.member("carol")))
+    assert "(you can no longer post there)" in message.content
 
 
 async def test_the_scheduler_runs_while_the_cog_is_loaded(bot_factory: Any) -> None:

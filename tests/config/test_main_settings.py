@@ -122,3 +122,40 @@ def test_budget_forms():
     assert s.llm_budget("openrouter") == 5000 and s.llm_budget("ollama") == 0
     s = load_settings({"DISCORD_TOKEN": "t", "LLM_DAILY_TOKEN_BUDGET": "100"})
     assert s.llm_budget("ollama") == 100
+
+
+def test_concurrency_per_provider_with_defaults_for_the_rest():
+    s = load_settings({"DISCORD_TOKEN": "t"})
+    assert (s.llm_concurrency("ollama"), s.llm_concurrency("openrouter"), s.llm_concurrency("openai")) == (4, 16, 16)
+    s = load_settings({"DISCORD_TOKEN": "t", "LLM_MAX_CONCURRENCY": "ollama:1"})
+    assert (s.llm_concurrency("ollama"), s.llm_concurrency("openai")) == (1, 16)
+    assert load_settings({"DISCORD_TOKEN": "t", "LLM_MAX_CONCURRENCY": "3"}).llm_concurrency("openrouter") == 3
+    for bad in ("0", "ollama:0", "claude:2", "ollama=2"):
+        with pytest.raises(SettingsError, match="LLM_MAX_CONCURRENCY"):
+            load_settings({"DISCORD_TOKEN": "t", "LLM_MAX_CONCURRENCY": bad})
+
+
+def test_auto_values_follow_the_engine_and_the_host():
+    ddgs = load_settings({"DISCORD_TOKEN": "t"})
+    assert (ddgs.web_search_spacing(), ddgs.web_search_concurrency()) == (2.0, 1)
+    searx = load_settings({"DISCORD_TOKEN": "t", "WEB_SEARCH_ENGINE": "searxng", "SEARXNG_URL": "http://s:8080"})
+    assert (searx.web_search_spacing(), searx.web_search_concurrency()) == (0.0, 4)
+    spaced = load_settings({"DISCORD_TOKEN": "t", "WEB_SEARCH_ENGINE": "searxng", "SEARXNG_URL": "http://s:8080",
+                            "WEB_SEARCH_RATE_LIMIT_DELAY": "1.5"})
+    assert spaced.web_search_spacing() == 1.5
+    hosted = load_settings({"DISCORD_TOKEN": "t", "OPENAI_BASE_URL": "https://api.groq.com/openai/v1"})
+    assert (hosted.llm_budget("openai"), hosted.llm_budget("openrouter"), hosted.llm_budget("ollama")) == (
+        500_000, 500_000, 0)
+    local = load_settings({"DISCORD_TOKEN": "t", "OPENAI_BASE_URL": "http://localhost:8080/v1"})
+    assert local.llm_budget("openai") == 0
+
+
+def test_the_deprecated_chat_cooldown_still_works_and_says_so():
+    from config.rules import warnings
+
+    s = load_settings({"DISCORD_TOKEN": "t", "CHAT_USER_COOLDOWN": "30"})
+    assert s.member_rate() == (2.0, 1)  # one costly command every 30 s, no burst: what the cooldown did
+    assert any("CHAT_USER_COOLDOWN is deprecated" in w for w in warnings(s))
+    assert load_settings({"DISCORD_TOKEN": "t"}).member_rate() == (12.0, 8)
+    long = load_settings({"DISCORD_TOKEN": "t", "QUEUE_MAX_WAIT": "800"})
+    assert any("15-minute interaction window" in w for w in warnings(long))

@@ -53,6 +53,13 @@ def test_warnings_for_settings_that_are_ignored():
     assert warnings(Settings(discord_token="t")) == []
 
 
+def test_servers_the_bot_would_leave_are_warned_about():
+    s = load_settings({**BASE, "ALLOWED_GUILD_IDS": "1,2", "ADMIN_GUILD_IDS": "2,3", "DISCORD_GUILD_ID": "4"})
+    assert warnings(s) == ["ADMIN_GUILD_IDS names 3, not in ALLOWED_GUILD_IDS: the bot leaves that server",
+                           "DISCORD_GUILD_ID names 4, not in ALLOWED_GUILD_IDS: the bot leaves that server"]
+    assert warnings(load_settings({**BASE, "ADMIN_GUILD_IDS": "3", "DISCORD_GUILD_ID": "4"})) == []  # any server
+
+
 def test_database_problems(tmp_path):
     (tmp_path / "file").write_text("x")
     assert database_problem(str(tmp_path / "new" / "deeper" / "bot.db")) is None  # created on first start

@@ -112,3 +112,18 @@ def test_alert_text_says_what_changed_with_the_cause_redacted():
     assert KNOWN_SECRET not in text
     back = alert_text(new, ServiceHealth("tts:kokoro", "healthy", 28.0, None, NOW + 60))
     assert back == "🟢 **tts:kokoro**: down → healthy (28 ms)"
+
+
+def test_quotas_and_the_web_engine_are_shown():
+    from dataclasses import replace
+
+    from services.limits import QuotaSummary
+
+    rows = [ServiceHealth("search:web", "healthy", 12.0, checked_at=NOW - 5)]
+    quotas = QuotaSummary(member_limit=20_000, server_limit=0, server_used=45_500, members_at_limit=2,
+                          top_members=((11, 20_100), (12, 20_000), (13, 5_400)))
+    embed = health_embed(replace(report(rows), quotas=quotas, labels={"search:web": "search:web (searxng)"}))
+    assert embed.description is not None and "**search:web (searxng)** healthy" in embed.description
+    [field] = [f for f in embed.fields if f.name == "Token quotas today (UTC)"]
+    assert field.value == ("this server: 45,500 tokens (no limit)\nper member: 20,000 tokens · 2 at their limit\n"
+                           "most used: <@11> 20,100, <@12> 20,000, <@13> 5,400")

@@ -147,3 +147,77 @@ async def test_cancellation_marks_the_answer_interrupted(interval: float):
         await task
     assert channel.shown[0].startswith("Partial\n\n*Interrupted")
     assert reply.text == "Partial"
+
+
+class Gone(Sent):
+    """A message someone deleted: every edit is answered 404 Unknown Message, as Discord does."""
+
+    deleted = False
+
+    async def edit(self, *, content: str, allowed_mentions: discord.AllowedMentions) -> None:
+        if self.deleted:
+            raise discord.NotFound(FakeResponse(404), {"code": 10008, "message": "Unknown Message"})
+        await super().edit(content=content, allowed_mentions=allowed_mentions)
+
+
+class FakeResponse:
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.reason = "Not Found"
+
+
+async def test_an_answer_deleted_while_streaming_stops_and_is_not_posted_again():
+    sent: list[Gone] = []
+    closed, posted = asyncio.Event(), asyncio.Event()
+
+    async def send(content: str) -> Gone:
+        message = Gone(content)
+        sent.append(message)
+        posted.set()
+        return message
+
+    async def model() -> AsyncIterator[object]:
+        try:
+            for i in range(50):
+                await asyncio.sleep(0.01)
+                yield TextDelta(f"word{i} ")
+            yield result("never reached")
+        finally:
+            closed.set()  # the router stream is closed: the provider request ends
+
+    reply = StreamingReply(send, send, interval=0.02)
+
+    async def delete_soon() -> None:
+        await posted.wait()
+        sent[0].deleted = True
+
+    deleting = asyncio.create_task(delete_soon())
+    outcome = await asyncio.wait_for(stream_answer(model(), reply), 5)
+    await deleting
+    assert outcome.status == "deleted" and not outcome.worth_remembering
+    assert closed.is_set() and "word49" not in outcome.text
+    assert len(sent) == 1  # nothing was re-posted
+
+
+async def test_a_limit_refusal_is_shown_and_not_remembered():
+    from services.limits import QuotaExceeded
+
+    async def refused() -> AsyncIterator[object]:
+        raise QuotaExceeded("You have used your 20,000 tokens for today; resets at 00:00 UTC.")
+        yield  # pragma: no cover
+
+    channel = Channel()
+    outcome = await stream_answer(refused(), make_reply(channel))
+    assert outcome.status == "refused" and not outcome.worth_remembering
+    assert channel.shown == ["You have used your 20,000 tokens for today; resets at 00:00 UTC."]
+
+
+async def test_every_provider_busy_says_so_rather_than_unavailable():
+    from discord_ui.stream import BUSY
+    from services.llm.errors import ProviderBusy
+
+    busy = AllProvidersFailed([FailedAttempt("ollama", "llama3.2", ProviderBusy("llm:ollama", "still number 9 in line"),
+                                             skipped=True)])
+    channel = Channel()
+    outcome = await stream_answer(events(fail=busy), make_reply(channel))
+    assert outcome.status == "unavailable" and channel.shown == [BUSY]

@@ -31,5 +31,5 @@ def voice_bot(bot_factory: Any, kokoro: PiperKokoroServer, whisper: WhisperEngin
         settings = {"kokoro_api_url": kokoro.url, "whisper_api_url": whisper.url, "whisper_model": WHISPER_MODEL,
                     "ollama_host": llm.url, "ollama_model": "llama3.2:latest", "voice_silence_ms": 400,
                     **overrides}
-        return await bot_factory(extensions=["cogs.voice"], **settings)
+        return await bot_factory(extensions=["cogs.voice", "cogs.privacy"], **settings)
     return start

@@ -106,7 +106,8 @@ async def test_every_command_of_each_cog_is_answered(cog: str, bot_factory: Any,
             assert inter.acknowledged_after is not None and inter.acknowledged_after < emulator.core.desk.ack_timeout
 
 
-async def test_health_is_answered_to_an_admin_only(bot: Bot, emulator: DiscordEmulator) -> None:
+async def test_health_is_answered_to_an_admin_only(bot_factory: Any, emulator: DiscordEmulator) -> None:
+    await bot_factory(admin_guild_ids=[emulator.guild.id])
     general = emulator.channel("general")
     result = await (await emulator.invoke(emulator.member("alice"), general, "health")).wait_done()
     assert result.ephemeral

@@ -148,21 +148,21 @@ async def test_reset_clears_memory_and_needs_manage_messages(chat_bot, emulator,
     assert [m["content"] for m in llm.chat_requests[-1].json["messages"]][1:] == ["Carol: who am I?"]
 
 
-async def test_one_channel_in_order_while_another_runs_in_parallel(chat_bot, emulator, llm):
-    general, random_ = emulator.channel("general"), emulator.channel("random")
+async def test_members_are_answered_at_once_in_one_channel_and_memory_keeps_arrival_order(chat_bot, emulator, llm):
+    general = emulator.channel("general")
     # Replies are handed out in request order: the slow one goes to the first prompt.
-    llm.queue(Reply(text="Answer one.", first_token_delay=1.0), Reply(text="Answer B."), Reply(text="Answer two."))
-    await emulator.send_message(emulator.member("carol"), general, "one", mentions_bot=True)
+    llm.queue(Reply(text="Answer one.", first_token_delay=1.0), Reply(text="Answer two."), Reply(text="Third."))
+    one = await emulator.send_message(emulator.member("carol"), general, "one", mentions_bot=True)
     await llm.wait_for_chat_requests(1)
-    await emulator.send_message(emulator.member("dave"), general, "two", mentions_bot=True)
-    await emulator.send_message(emulator.member("alice"), random_, "b", mentions_bot=True)
-    b = await emulator.wait_for_message(random_, lambda m: m.content == "Answer B.", timeout=10)
-    await emulator.wait_until(lambda: [m.content for m in emulator.bot_messages(general)] == ["Answer one.", "Answer two."],
-                              timeout=10, message="both answers in #general, in order")
-    one = emulator.bot_messages(general)[0]
-    assert b.created_at < one.created_at  # #random did not wait for #general
+    two = await emulator.send_message(emulator.member("dave"), general, "two", mentions_bot=True)
+    second = await emulator.wait_for_message(general, lambda m: m.content == "Answer two.", timeout=10)
+    first = await emulator.wait_for_message(general, lambda m: m.content == "Answer one.", after=one, timeout=10)
+    assert second.created_at < first.created_at  # Dave did not wait for Carol's slow answer
+    assert int(first.reference["message_id"]) == one.id and int(second.reference["message_id"]) == two.id
+    await emulator.send_message(emulator.member("alice"), general, "three", mentions_bot=True)
+    await emulator.wait_for_message(general, lambda m: m.content == "Third.", timeout=10)
     third = [m["content"] for m in llm.chat_requests[2].json["messages"]]
-    assert third[1:] == ["Carol: one", "Answer one.", "Dave: two"]  # history never interleaves
+    assert third[1:] == ["Carol: one", "Answer one.", "Dave: two", "Answer two.", "Alice: three"]  # arrival order
 
 
 async def test_mid_stream_failure_continues_on_fallback_with_a_note(chat_bot, emulator, llm):

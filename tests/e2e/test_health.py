@@ -14,7 +14,7 @@ from config.settings import LLM_PROVIDERS
 from devtools.discord_emulator import DiscordEmulator
 from devtools.fakes.speech_servers import FakeKokoro, Fault
 
-SERVICES = [*(f"llm:{p}" for p in LLM_PROVIDERS), "tts:kokoro", "stt:whisper", "rvc", "search:web",
+SERVICES = [*(f"llm:{p}" for p in LLM_PROVIDERS), "tts:kokoro", "stt:whisper", "rvc", "search:web (duckduckgo)",
             "search:wikipedia", "search:urban", "database", "discord:gateway"]
 RVC_KEY = "plain-rvc-key-7d41"  # a configured secret with no key-like shape
 
@@ -64,7 +64,7 @@ def line_of(embed: dict[str, Any], service: str) -> str:
 
 async def test_admin_sees_every_service_member_is_refused_owner_is_not(bot_factory, emulator, kokoro):
     carol = emulator.member("carol")
-    bot = await bot_factory(extensions=["cogs.admin"], kokoro_api_url=kokoro.url, health_probe_timeout=5,
+    bot = await bot_factory(extensions=["cogs.admin"], admin_guild_ids=[emulator.guild.id], kokoro_api_url=kokoro.url, health_probe_timeout=5,
                             bot_owner_ids=[emulator.member("dave").id])
     await bot.services.monitor.run_once()
     embed = await health(emulator)
@@ -74,7 +74,8 @@ async def test_admin_sees_every_service_member_is_refused_owner_is_not(bot_facto
     assert "healthy" in line_of(embed, "database") and "healthy" in line_of(embed, "discord:gateway")
     assert "disabled" in line_of(embed, "stt:whisper") and "WHISPER\\_API\\_URL is empty" in line_of(embed, "stt:whisper")
     assert "cannot connect" in embed["description"]  # Ollama and the search APIs are on a closed port
-    assert {f["name"] for f in embed["fields"]} == {"Cache", "LLM usage today (UTC)", "Gateway", "Uptime", "Database"}
+    assert {f["name"] for f in embed["fields"]} == {"Cache", "LLM usage today (UTC)", "Token quotas today (UTC)",
+                                                    "Gateway", "Uptime", "Database"}
     assert next(f for f in embed["fields"] if f["name"] == "Gateway")["value"].endswith(" ms")
 
     inter = await emulator.invoke(carol, emulator.channel("general"), "health", force=True)
@@ -88,7 +89,7 @@ async def test_admin_sees_every_service_member_is_refused_owner_is_not(bot_facto
 
 
 async def test_refresh_probes_now_and_keys_in_errors_are_masked(bot_factory, emulator, kokoro):
-    bot = await bot_factory(extensions=["cogs.admin"], kokoro_api_url=kokoro.url, rvc_api_key=RVC_KEY,
+    bot = await bot_factory(extensions=["cogs.admin"], admin_guild_ids=[emulator.guild.id], kokoro_api_url=kokoro.url, rvc_api_key=RVC_KEY,
                             rvc_api_url="http://127.0.0.1:9", health_probe_timeout=5)
     await bot.services.monitor.run_once()
     kokoro.script("health", Fault(status=500, json_body={
@@ -107,7 +108,7 @@ async def test_refresh_probes_now_and_keys_in_errors_are_masked(bot_factory, emu
 async def test_state_changes_are_logged_once_and_posted_without_pings(bot_factory, emulator, kokoro, caplog):
     caplog.set_level(logging.INFO, logger="services.health.monitor")
     random_channel = emulator.channel("random")
-    bot = await bot_factory(extensions=["cogs.admin"], kokoro_api_url=kokoro.url, health_probe_timeout=5,
+    bot = await bot_factory(extensions=["cogs.admin"], admin_guild_ids=[emulator.guild.id], kokoro_api_url=kokoro.url, health_probe_timeout=5,
                             health_alert_channel_id=random_channel.id)
     monitor = bot.services.monitor
     await monitor.run_once()
@@ -136,7 +137,7 @@ async def test_state_changes_are_logged_once_and_posted_without_pings(bot_factor
 
 async def test_failing_alert_channel_is_logged_not_fatal(bot_factory, emulator, kokoro, caplog):
     caplog.set_level(logging.WARNING, logger="cogs.admin")
-    bot = await bot_factory(extensions=["cogs.admin"], kokoro_api_url=kokoro.url, health_probe_timeout=5,
+    bot = await bot_factory(extensions=["cogs.admin"], admin_guild_ids=[emulator.guild.id], kokoro_api_url=kokoro.url, health_probe_timeout=5,
                             health_alert_channel_id=999_999_999_999)
     await bot.services.monitor.run_once()
     kokoro.script("health", Fault(status=503, json_body={"detail": "down"}))
@@ -148,12 +149,12 @@ async def test_failing_alert_channel_is_logged_not_fatal(bot_factory, emulator, 
 
 
 async def test_state_from_before_a_restart_is_stale_until_probed(bot_factory, emulator, kokoro):
-    first = await bot_factory(extensions=["cogs.admin"], kokoro_api_url=kokoro.url, health_probe_timeout=10)
+    first = await bot_factory(extensions=["cogs.admin"], admin_guild_ids=[emulator.guild.id], kokoro_api_url=kokoro.url, health_probe_timeout=10)
     await first.services.monitor.run_once()
     await first.close()
 
     kokoro.gate.clear()  # the next probe of Kokoro stays in flight
-    second = await bot_factory(extensions=["cogs.admin"], kokoro_api_url=kokoro.url, health_probe_timeout=10)
+    second = await bot_factory(extensions=["cogs.admin"], admin_guild_ids=[emulator.guild.id], kokoro_api_url=kokoro.url, health_probe_timeout=10)
     await asyncio.wait_for(kokoro.held.wait(), timeout=10)
     line = line_of(await health(emulator), "tts:kokoro")
     assert "healthy" in line and "**stale**" in line
@@ -165,7 +166,7 @@ async def test_state_from_before_a_restart_is_stale_until_probed(bot_factory, em
 
 
 async def test_gateway_probe_follows_the_connection(bot_factory, emulator):
-    bot = await bot_factory(extensions=["cogs.admin"], health_probe_timeout=1)
+    bot = await bot_factory(extensions=["cogs.admin"], admin_guild_ids=[emulator.guild.id], health_probe_timeout=1)
     monitor = bot.services.monitor
     gateway = {h.service: h for h in await monitor.run_once()}["discord:gateway"]
     assert gateway.status == "healthy" and gateway.latency_ms is not None
@@ -182,7 +183,7 @@ async def test_gateway_probe_follows_the_connection(bot_factory, emulator):
 
 
 async def test_cache_clear_by_an_admin(bot_factory, emulator):
-    bot = await bot_factory(extensions=["cogs.admin"])
+    bot = await bot_factory(extensions=["cogs.admin"], admin_guild_ids=[emulator.guild.id])
     cache = bot.services.cache
     await cache.set("search:web", "a", [1], 60)
     await cache.set("search:urban", "b", [2], 60)
@@ -191,3 +192,38 @@ async def test_cache_clear_by_an_admin(bot_factory, emulator):
     result = await inter.wait_done(timeout=10)
     assert result.ephemeral and result.text == "Cleared namespace `search:web`: 1 entries removed."
     assert await cache.namespaces() == ["search:urban"]
+
+
+async def test_an_administrator_of_another_server_is_refused(bot_factory, emulator):
+    """The bot is in two servers; only the first is in ADMIN_GUILD_IDS. An administrator of the second (a
+    stranger who invited the bot) sees no internal hosts, errors or usage, and cannot empty the cache."""
+    bot = await bot_factory(extensions=["cogs.admin"], admin_guild_ids=[emulator.guild.id],
+                            bot_owner_ids=[emulator.member("dave").id])
+    other = await emulator.add_guild("Stranger's server")
+    eve = await emulator.add_member("eve", roles=[emulator.role("Admin", guild=other)], guild=other)
+    general = emulator.channel("general", guild=other)
+    await bot.services.cache.set("search:web", "a", [1], 60)
+    for command in ("health", "cache-clear"):
+        result = await (await emulator.invoke(eve, general, command)).wait_done(timeout=10)  # not hidden from her
+        assert result.ephemeral and not result.embeds and "Only the bot's owners" in result.text, result.text
+    assert await bot.services.cache.namespaces() == ["search:web"]
+    # alice administers both servers: allowed only in the listed one; the bot's owner, everywhere.
+    refused = await (await emulator.invoke(emulator.member("alice", guild=other), general, "health")).wait_done(timeout=10)
+    assert not refused.embeds
+    assert (await health(emulator))["title"] == "Bot health"
+    owner = await (await emulator.invoke(emulator.member("dave", guild=other), general, "health", force=True)).wait_done(
+        timeout=10)
+    assert owner.embeds[0]["title"] == "Bot health"
+
+
+async def test_refresh_has_a_cooldown(bot_factory, emulator, kokoro):
+    bot = await bot_factory(extensions=["cogs.admin"], admin_guild_ids=[emulator.guild.id], kokoro_api_url=kokoro.url,
+                            health_refresh_cooldown=60, health_probe_timeout=5)
+    await health(emulator, refresh=True)
+    probes = kokoro.count("health")
+    assert probes >= 1
+    inter = await emulator.invoke(emulator.member("alice"), emulator.channel("general"), "health", refresh=True)
+    result = await inter.wait_done(timeout=10)
+    assert "next refresh possible in" in result.text and result.embeds, result.text
+    assert kokoro.count("health") == probes, "a second refresh within the cooldown probed again"
+    assert bot.get_cog("Admin")._refresh_wait() > 50

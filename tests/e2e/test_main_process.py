@@ -14,7 +14,7 @@ from devtools.discord_emulator.process import REPO
 
 
 async def test_main_starts_answers_and_stops_cleanly_on_sigterm(bot_process: Any, emulator: DiscordEmulator) -> None:
-    process = await bot_process()
+    process = await bot_process(admin_guild_ids=[emulator.guild.id])
     session = await process.wait_ready()
     assert emulator.records.command_syncs, "the process synced no commands"
     await process.wait_for_output(r"Synced \d+ slash commands")

@@ -26,7 +26,7 @@ EXPECTED = {
     "/wiki Mercury": r"may refer to:\n  ┃ • Mercury \(element\)\n  ┃ • Mercury \(planet\)",
     "/ask what is Ollama?": r"The sources say: Ollama is an open-source tool[^\n]*\[1\]\n(.*\n)*  1\. \[Ollama\]",
     "/search discord servers": r"┃ \*\*Results for discord servers\*\*\n  ┃ \*\*1\. \[Discord\]",
-    "/remind when:in 1 minute what:stretch": r"Reminder #\d+ set for [^\n]*UTC \(in \d+ seconds\)\.\n  > stretch",
+    "/remind when:in 1 minute what:stretch": r"Reminder #\d+ set for [^\n]*UTC \(in (\d+ seconds|1 minute)\)\.\n  > stretch",
     "/reminders": r"┃ \*\*#\d+\*\* · [^\n]* · in #general\n  ┃ > stretch",
     "/timezone zone:Europe/Paris": r"Your time zone is now Europe/Paris",
     "/health": r"┃ 🟢 \*\*llm:ollama\*\* healthy[^\n]*\(models ok: echo\)(.*\n)*  ┃ ⚪ \*\*tts:kokoro\*\* disabled",

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cogs.voice import Voice
+from cogs.voice.consent import SPOKEN_START
 from devtools.discord_emulator import DiscordEmulator
 from devtools.discord_emulator.audio import duration, is_silence, rms
 from devtools.fakes.engines import KOKORO_RATE, piper_sentences
@@ -26,19 +27,23 @@ def speech(piper_voice: Any, text: str) -> bytes:
     return b"".join(piper_sentences(piper_voice, text))
 
 
-async def joined(emu: DiscordEmulator, member: str = "alice") -> None:
-    """`member` sits in #Voice and uses /join from #general."""
+async def joined(emu: DiscordEmulator, bot: Any, member: str = "alice") -> None:
+    """`member` sits in #Voice and uses /join from #general. The bot's spoken listening notice has been
+    played and forgotten, so what a test measures afterwards is what the bot says next."""
     await emu.join_voice(emu.member(member), emu.channel("Voice"))
     inter = await emu.invoke(emu.member(member), emu.channel("general"), "join")
     result = await inter.wait_done(timeout=10)
     assert inter.acknowledged_after < 3
     assert "Joined" in result.text, result.text
     await emu.voice.wait_for_session(emu.guild.id, timeout=10)
+    await asyncio.wait_for(cog(bot).sessions[emu.guild.id].consent.wait_spoken(), 30)
+    await emu.voice.wait_for_quiet(emu.guild.id)
+    emu.voice.forget_audio(emu.guild.id)
 
 
 async def answer_playing(bot: Any, emu: DiscordEmulator, piper_voice: Any) -> Any:
     """Alice joins, asks QUESTION aloud, and the first second of the answer has been played; the session."""
-    await joined(emu)
+    await joined(emu, bot)
     await emu.voice.speak(emu.guild.id, emu.member("alice").id, speech(piper_voice, QUESTION),
                           sample_rate=KOKORO_RATE, channels=1)
     await emu.voice.wait_for_audio(emu.guild.id, seconds=1.0, timeout=15)
@@ -55,7 +60,7 @@ async def test_join_say_and_leave(voice_bot, emulator: DiscordEmulator, piper_vo
     bot = await voice_bot()
     inter = await emulator.invoke(emulator.member("carol"), emulator.channel("general"), "join")
     assert "Join a voice channel first" in (await inter.wait_done(timeout=5)).text
-    await joined(emulator)
+    await joined(emulator, bot)
     text = "Hello there, this is the bot speaking."
     expected = sum(len(c) for c in piper_sentences(piper_voice, text)) / 2 / KOKORO_RATE
     inter = await emulator.invoke(emulator.member("alice"), emulator.channel("general"), "say", text=text)
@@ -78,7 +83,7 @@ async def test_spoken_question_is_transcribed_answered_and_played_sentence_by_se
     first, second = "Paris is the capital of France.", "It is famous for the Eiffel Tower and good food."
     llm.queue(Reply(text=f"{first} {second}", token_delay=0.15))
     bot = await voice_bot()
-    await joined(emulator)
+    await joined(emulator, bot)
     alice = emulator.member("alice")
     await emulator.voice.speak(emulator.guild.id, alice.id, speech(piper_voice, QUESTION),
                                sample_rate=KOKORO_RATE, channels=1)
@@ -93,15 +98,15 @@ async def test_spoken_question_is_transcribed_answered_and_played_sentence_by_se
     assert llm.in_flight == 1, "the answer started playing only after the model finished"
     expected = sum(len(c) for s in (first, second) for c in piper_sentences(piper_voice, s)) / 2 / KOKORO_RATE
     await emulator.voice.wait_for_audio(emulator.guild.id, seconds=expected * 0.9, timeout=15)
-    assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == [first, second]
-    transcript = await emulator.wait_for_message(emulator.channel("general"),
+    assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == [SPOKEN_START, first, second]
+    transcript = await emulator.wait_for_message(emulator.channel("Voice"),
                                                  lambda m: "alice" in m.content.lower() and "France" in m.content, timeout=5)
     assert "🎙️" in transcript.content
-    spoken = await emulator.wait_for_message(emulator.channel("general"), lambda m: m.content.startswith("🔊"),
+    spoken = await emulator.wait_for_message(emulator.channel("Voice"), lambda m: m.content.startswith("🔊 Paris"),
                                              timeout=15)  # posted once the answer has been played and stored
     assert spoken.content == f"🔊 {first} {second}"
     assert not cog(bot).sessions[emulator.guild.id].queue.busy
-    turns = await bot.services.conversations.recent(emulator.channel("Voice").id, 3000)
+    turns = await bot.services.conversations.recent(emulator.channel("Voice").id, 3000, kind="voice")
     assert [(t.role, t.status) for t in turns] == [("user", "complete"), ("assistant", "complete")]
     assert turns[1].content == f"{first} {second}"
 
@@ -124,7 +129,7 @@ async def test_barge_in_stops_playback_and_records_the_answer_as_interrupted(
     assert grown < 0.3, f"{grown:.2f} s more audio after the barge-in"
     full = sum(len(c) for c in piper_sentences(piper_voice, long_answer)) / 2 / KOKORO_RATE
     assert heard_at_stop / 192_000 < full - 1
-    turns = await bot.services.conversations.recent(emulator.channel("Voice").id, 3000)
+    turns = await bot.services.conversations.recent(emulator.channel("Voice").id, 3000, kind="voice")
     interrupted = [t for t in turns if t.status == "interrupted"]
     assert len(interrupted) == 1 and interrupted[0].role == "assistant"
     assert interrupted[0].content.startswith("This is sentence number 1")
@@ -144,7 +149,7 @@ async def test_with_barge_in_off_the_answer_plays_to_the_end_and_the_interruptio
     okay = sum(len(c) for c in piper_sentences(piper_voice, "Okay.")) / 2 / KOKORO_RATE
     await emulator.voice.wait_for_audio(guild_id, seconds=(full + okay) * 0.95, timeout=20)
     assert session.barge_ins == 0
-    turns = await bot.services.conversations.recent(emulator.channel("Voice").id, 3000)
+    turns = await bot.services.conversations.recent(emulator.channel("Voice").id, 3000, kind="voice")
     assert [t.content for t in turns if t.role == "assistant" and t.status == "complete"][:1] == [long_answer]
     assert not [t for t in turns if t.status == "interrupted"]
 
@@ -156,8 +161,9 @@ async def test_rvc_converts_what_is_spoken_and_a_failing_rvc_falls_back_to_the_p
     expected = sum(len(c) for c in piper_sentences(piper_voice, text)) / 2 / KOKORO_RATE
     async with FakeRvcPython(models=("alice",), gain=0.25) as rvc:
         bot = await voice_bot(rvc_api_url=rvc.url, rvc_model="alice")
-        await joined(emulator)
+        await joined(emulator, bot)
         session = cog(bot).sessions[guild_id]
+        notices = rvc.count("convert")  # the listening notice went through RVC too
 
         async def say() -> bytes:
             before = len(emulator.voice.received_pcm(guild_id))
@@ -168,13 +174,13 @@ async def test_rvc_converts_what_is_spoken_and_a_failing_rvc_falls_back_to_the_p
             return emulator.voice.received_pcm(guild_id)[before:]
 
         converted = await say()
-        assert rvc.loaded == "alice" and rvc.count("convert") == 1
+        assert rvc.loaded == "alice" and rvc.count("convert") == notices + 1
         assert expected - 0.1 < duration(converted) < expected + 0.6
 
         # Failing on every retry too: the sentence is still spoken, in the unconverted voice.
         rvc.script("convert", *[Fault(status=500, json_body={"detail": "An error occurred: CUDA out of memory"})] * 10)
         plain = await say()
-        assert rvc.count("convert") >= 2
+        assert rvc.count("convert") >= notices + 2
         assert expected - 0.1 < duration(plain) < expected + 0.6
         assert 3 < rms(plain) / rms(converted) < 5, "the first /say did not play the converted voice"
         assert any("RVC failed" in r.getMessage() for r in caplog.records)
@@ -182,11 +188,11 @@ async def test_rvc_converts_what_is_spoken_and_a_failing_rvc_falls_back_to_the_p
 
 async def test_tts_down_posts_the_answer_as_text(voice_bot, emulator: DiscordEmulator, piper_voice, llm) -> None:
     llm.queue(Reply(text="Paris is the capital of France."))
-    await voice_bot(kokoro_api_url=CLOSED_PORT_URL)
-    await joined(emulator)
+    bot = await voice_bot(kokoro_api_url=CLOSED_PORT_URL)
+    await joined(emulator, bot)
     await emulator.voice.speak(emulator.guild.id, emulator.member("alice").id, speech(piper_voice, QUESTION),
                                sample_rate=KOKORO_RATE, channels=1)
-    answer = await emulator.wait_for_message(emulator.channel("general"),
+    answer = await emulator.wait_for_message(emulator.channel("Voice"),
                                              lambda m: m.content == "Paris is the capital of France.", timeout=15)
     assert answer.versions[0].allowed_mentions is not None
     assert emulator.voice.guild(emulator.guild.id).pcm_bytes == 0
@@ -194,18 +200,18 @@ async def test_tts_down_posts_the_answer_as_text(voice_bot, emulator: DiscordEmu
 
 async def test_stt_down_says_once_that_voice_input_is_unavailable(
         voice_bot, emulator: DiscordEmulator, piper_voice, llm) -> None:
-    await voice_bot(whisper_api_url=CLOSED_PORT_URL)
-    await joined(emulator)
+    bot = await voice_bot(whisper_api_url=CLOSED_PORT_URL)
+    await joined(emulator, bot)
     await emulator.voice.speak(emulator.guild.id, emulator.member("alice").id, speech(piper_voice, QUESTION),
                                sample_rate=KOKORO_RATE, channels=1)
-    await emulator.wait_for_message(emulator.channel("general"),
+    await emulator.wait_for_message(emulator.channel("Voice"),
                                     lambda m: "Voice input is unavailable" in m.content, timeout=15)
     assert not llm.chat_requests
 
 
 async def test_leaves_when_alone_for_the_idle_timeout(voice_bot, emulator: DiscordEmulator) -> None:
     bot = await voice_bot(voice_idle_timeout=1)
-    await joined(emulator)
+    await joined(emulator, bot)
     await emulator.leave_voice(emulator.member("alice"))
     await emulator.wait_until(lambda: emulator.guild.id not in cog(bot).sessions and not bot.voice_clients,
                               timeout=8, message="the bot to leave its empty channel")
@@ -218,7 +224,7 @@ async def test_a_dropped_voice_connection_comes_back_and_still_hears(
     4015: discord.py 2.7.1's voice resume times out and it leaves; the cog joins again."""
     llm.queue(Reply(text="Paris."))
     bot = await voice_bot()
-    await joined(emulator)
+    await joined(emulator, bot)
     guild_id = emulator.guild.id
     before = cog(bot).sessions[guild_id]
     old_ws = emulator.voice.session(guild_id).ws
@@ -239,9 +245,9 @@ async def test_a_dropped_voice_connection_comes_back_and_still_hears(
 
 async def test_a_bot_disconnected_by_a_moderator_stays_out_and_says_so(voice_bot, emulator: DiscordEmulator) -> None:
     bot = await voice_bot()
-    await joined(emulator)
+    await joined(emulator, bot)
     await emulator.disconnect_bot_from_voice()
-    await emulator.wait_for_message(emulator.channel("general"),
+    await emulator.wait_for_message(emulator.channel("Voice"),
                                     lambda m: "I was disconnected from **Voice**" in m.content, timeout=10)
     await emulator.wait_until(lambda: emulator.guild.id not in cog(bot).sessions and not bot.voice_clients,
                               timeout=5, message="the session to end")
@@ -254,8 +260,8 @@ async def test_the_system_prompt_file_reaches_a_voice_answer(voice_bot, emulator
     prompt = tmp_path / "persona.txt"
     prompt.write_text("You are Captain Ahab, a sea captain.\n", encoding="utf-8")
     llm.queue(Reply(text="Paris, matey."))
-    await voice_bot(chat_system_prompt="The default prompt.", chat_system_prompt_file=str(prompt))
-    await joined(emulator)
+    bot = await voice_bot(chat_system_prompt="The default prompt.", chat_system_prompt_file=str(prompt))
+    await joined(emulator, bot)
     await emulator.voice.speak(emulator.guild.id, emulator.member("alice").id, speech(piper_voice, QUESTION),
                                sample_rate=KOKORO_RATE, channels=1)
     await llm.wait_for_chat_requests(1, timeout=15)
@@ -272,7 +278,7 @@ async def test_a_say_spoken_over_still_answers_its_interaction(voice_bot, emulat
     guild_id, alice, general = emulator.guild.id, emulator.member("alice"), emulator.channel("general")
     async with FakeKokoro() as kokoro:
         bot = await voice_bot(kokoro_api_url=kokoro.url)
-        await joined(emulator)
+        await joined(emulator, bot)
         session = cog(bot).sessions[guild_id]
         kokoro.script("speech", Fault(hold_after=48_000))  # one second, then the rest waits for release
         inter = await emulator.invoke(alice, general, "say", text="A long announcement. " * 20)

@@ -45,7 +45,7 @@ async def joined_with_an_answer_queued(voice_bot: Any, emulator: DiscordEmulator
                                        llm: FakeLLMServer) -> Any:
     llm.queue(Reply(text="Paris is the capital of France."))
     bot = await voice_bot()
-    await joined(emulator)
+    await joined(emulator, bot)
     return bot
 
 

@@ -69,7 +69,7 @@ def build_tree(client: discord.Client, h: Harness) -> app_commands.CommandTree:
     async def slow(interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         await h.gates["slow"].wait()
-        await interaction.followup.send("first", ephemeral=True)
+        await interaction.followup.send("first", ephemeral=True, suppress_embeds=True)
         await interaction.followup.send("second", ephemeral=True)
 
     @tree.command(description="Answer too late")
@@ -205,6 +205,7 @@ async def test_a_deferral_then_follow_ups(emulator: DiscordEmulator, harness: An
     h.gates["slow"].set()
     result = await inter.wait_done(until=lambda r: len(r.followups) == 1)
     assert result.content == "first" and not result.original.loading  # the first follow-up became the original
+    assert result.original.flags & (1 << 2) and not result.followups[0].flags & (1 << 2)  # its SUPPRESS_EMBEDS too
     assert [m.content for m in result.followups] == ["second"]
     assert result.ephemeral and all(m.ephemeral for m in result.followups)
     assert [m.content for m in result.messages] == ["first", "second"]

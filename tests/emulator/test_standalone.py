@@ -7,11 +7,11 @@ import asyncio
 import re
 import signal
 import sys
+from typing import Any
 
 import aiohttp
 import pytest
 
-from bot import Bot
 from devtools.discord_emulator import DiscordEmulator
 from devtools.discord_emulator.console import handle_line, show_answers
 from devtools.discord_emulator.process import REPO
@@ -62,8 +62,9 @@ async def test_the_console_ends_with_its_input() -> None:
             await process.wait()
 
 
-async def test_console_lines_reach_the_bot_and_its_answers_are_shown(bot: Bot, emulator: DiscordEmulator,
+async def test_console_lines_reach_the_bot_and_its_answers_are_shown(bot_factory: Any, emulator: DiscordEmulator,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    await bot_factory(admin_guild_ids=[emulator.guild.id])  # alice administers the server the bot is run from
     printed: list[str] = []
     printer = asyncio.create_task(show_answers(emulator))
     try:

@@ -140,10 +140,8 @@ async def bulk_delete(request: web.Request) -> web.Response:
     c = core(request)
     _, channel = bot_channel(c, snowflake(request, "channel_id"), need=perms.MANAGE_MESSAGES)
     body: dict[str, Any] = await json_body(request)
-    for message_id in body.get("messages") or []:
-        record = c.messenger.find(channel.id, int(message_id))
-        if record is not None:
-            await c.messenger.delete(record, c.world.bot_user)
+    found = [c.messenger.find(channel.id, int(message_id)) for message_id in body.get("messages") or []]
+    await c.messenger.delete_many([r for r in found if r is not None], c.world.bot_user)
     return no_content()
 
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from devtools.discord_emulator import payloads
 from devtools.discord_emulator.errors import unknown
-from devtools.discord_emulator.rest.util import core, json_body, json_response, snowflake
+from devtools.discord_emulator.rest.util import core, json_body, json_response, no_content, snowflake
 
 routes = web.RouteTableDef()
 
@@ -46,6 +46,21 @@ async def open_dm(request: web.Request) -> web.Response:
     if user is None:
         raise unknown("User")
     return json_response(payloads.channel(world.dm_channel(user)))
+
+
+@routes.delete("/users/@me/guilds/{guild_id}")
+async def leave_guild(request: web.Request) -> web.Response:
+    """The bot leaves a guild: it is no longer a member, and its sessions get GUILD_DELETE."""
+    state = core(request)
+    guild_id = snowflake(request, "guild_id")
+    guild = state.world.guilds.pop(guild_id, None)
+    if guild is None:
+        raise unknown("Guild")
+    guild.members.pop(state.world.bot_user.id, None)
+    state.world.left_guilds[guild_id] = guild
+    await state.gateway.dispatch("GUILD_DELETE", {"id": str(guild_id)}, guild_id=guild_id)
+    state.notifier.notify()
+    return no_content()
 
 
 @routes.get("/gateway")

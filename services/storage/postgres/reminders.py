@@ -21,7 +21,7 @@ from services.reminders.models import NewReminder, Outcome, Reminder
 from services.reminders.recurrence import from_spec, to_spec
 from services.reminders.store import ChangeCallback, ReminderStore, too_many
 from services.shards import ALL, Shards
-from services.storage.postgres.database import PgDatabase
+from services.storage.postgres.database import PgDatabase, rows_changed
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,9 @@ class PostgresReminderStore(ReminderStore):
         return int(await self._db.fetchval(f"SELECT count(*) FROM reminders WHERE owner_id = $1 AND {ACTIVE}",
                                            owner_id))
 
+    async def count_all(self, owner_id: int) -> int:
+        return int(await self._db.fetchval("SELECT count(*) FROM reminders WHERE owner_id = $1", owner_id))
+
     async def list_pending(self, owner_id: int, *, limit: int, offset: int = 0) -> list[Reminder]:
         rows = await self._db.fetch(
             f"SELECT {COLUMNS} FROM reminders WHERE owner_id = $1 AND {ACTIVE} ORDER BY due_at, id LIMIT $2 OFFSET $3",
@@ -137,6 +140,22 @@ class PostgresReminderStore(ReminderStore):
             if row is not None:
                 await self._changed(conn, row["due_at"], row["guild_id"])
         return row is not None
+
+    async def cancel_in_guild(self, owner_id: int, guild_id: int, reason: str) -> list[Reminder]:
+        async with self._db.transaction() as conn:
+            rows = await conn.fetch(
+                "UPDATE reminders SET state = 'cancelled', finished_at = $1, last_error = $2, claimed_by = NULL, "
+                f"claim_expires_at = NULL WHERE owner_id = $3 AND guild_id = $4 AND {ACTIVE} RETURNING {COLUMNS}",
+                self._clock(), reason, owner_id, guild_id)
+            if rows:
+                await self._changed(conn, min(r["due_at"] for r in rows), guild_id)
+        return sorted((_reminder(r) for r in rows), key=lambda r: (r.due_at, r.id))
+
+    async def delete_owner(self, owner_id: int) -> int:
+        async with self._db.transaction() as conn:
+            removed = rows_changed(await conn.execute("DELETE FROM reminders WHERE owner_id = $1", owner_id))
+            await conn.execute("DELETE FROM user_settings WHERE user_id = $1", owner_id)
+        return removed
 
     async def apply(self, outcomes: Sequence[Outcome], *, claim: str = "") -> int:
         if not outcomes:

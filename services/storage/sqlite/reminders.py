@@ -92,6 +92,10 @@ class SqliteReminderStore(ReminderStore):
             "SELECT COUNT(*) FROM reminders WHERE owner_id = ? AND state = 'pending'", (owner_id,))
         return int(row[0]) if row else 0
 
+    async def count_all(self, owner_id: int) -> int:
+        row = await self._db.fetchone("SELECT COUNT(*) FROM reminders WHERE owner_id = ?", (owner_id,))
+        return int(row[0]) if row else 0
+
     async def list_pending(self, owner_id: int, *, limit: int, offset: int = 0) -> list[Reminder]:
         rows = await self._db.fetchall(
             f"SELECT {COLUMNS} FROM reminders WHERE owner_id = ? AND state = 'pending' "
@@ -102,6 +106,22 @@ class SqliteReminderStore(ReminderStore):
         return await self._db.execute(
             "UPDATE reminders SET state = 'cancelled', finished_at = ? WHERE id = ? AND state = 'pending'",
             (self._clock(), reminder_id)) > 0
+
+    async def cancel_in_guild(self, owner_id: int, guild_id: int, reason: str) -> list[Reminder]:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "UPDATE reminders SET state = 'cancelled', finished_at = ?, last_error = ? "
+                f"WHERE owner_id = ? AND guild_id = ? AND state = 'pending' RETURNING {COLUMNS}",
+                (self._clock(), reason, owner_id, guild_id))
+            rows = await cursor.fetchall()
+            await cursor.close()
+        return sorted((row_to_reminder(r) for r in rows), key=lambda r: (r.due_at, r.id))
+
+    async def delete_owner(self, owner_id: int) -> int:
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute("DELETE FROM reminders WHERE owner_id = ?", (owner_id,))
+            await tx.execute("DELETE FROM user_settings WHERE user_id = ?", (owner_id,))
+            return cursor.rowcount
 
     async def apply(self, outcomes: Sequence[Outcome], *, claim: str = "") -> int:
         now = self._clock()

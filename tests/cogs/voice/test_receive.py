@@ -52,10 +52,33 @@ async def dave(tmp_path: Path) -> AsyncIterator[Harness]:
         yield wired
 
 
-async def connect(harness: Harness) -> ReceivingVoiceClient:
+async def connect(harness: Harness, audible: tuple[int, ...] = (ALICE, BOB)) -> ReceivingVoiceClient:
+    """Connected, hearing `audible` (the cog's consent layer decides who; here the test does)."""
     vc = await harness.channel.connect(timeout=5, reconnect=False, cls=ReceivingVoiceClient)
     assert isinstance(vc, ReceivingVoiceClient)
+    vc.audible = frozenset(audible)
     return vc
+
+
+async def test_a_member_not_let_through_is_never_decrypted_or_decoded(plain: Harness) -> None:
+    """Opted out (or not told yet): their packets are dropped by SSRC before transport decryption."""
+    await plain.server.add_user(GUILD, CHANNEL, ALICE)
+    await plain.server.add_user(GUILD, CHANNEL, BOB)
+    vc = await connect(plain, audible=(ALICE,))
+    heard = Heard()
+    vc.listen(heard)
+    await asyncio.gather(plain.server.speak(GUILD, ALICE, sine_tone(0.4, 440)),
+                         plain.server.speak(GUILD, BOB, sine_tone(0.4, 880)))
+    await heard.wait(ALICE, 20)
+    await asyncio.sleep(0.2)
+    assert BOB not in heard.frames
+    assert vc.skipped["NOT_HEARD"] >= 15 and vc.skipped["DECRYPT"] == 0
+    assert vc.decoded == len(heard.frames[ALICE])  # only alice's frames went through opus
+    vc.audible = frozenset({ALICE, BOB})  # bob opts back in
+    await plain.server.speak(GUILD, BOB, sine_tone(0.4, 880))
+    bob = await heard.wait(BOB, 15)
+    assert abs(dominant_frequency(bob[2 * FRAME:12 * FRAME]) - 880) < 10
+    await vc.disconnect()
 
 
 async def test_each_members_speech_is_decrypted_and_decoded_separately(plain: Harness) -> None:

@@ -122,7 +122,7 @@ def ok(detail: str | None = None, latency_ms: float | None = None):
     return check
 
 
-async def test_breaker_probe_counts_failures_and_never_closes_an_open_circuit(db):
+async def test_breaker_probe_counts_failures_and_a_healthy_probe_closes_the_circuit(db):
     store = SqliteHealthStore(db)
     breaker = CircuitBreaker(store, "tts:kokoro", failure_threshold=2, cooldown=3600)
     failing = [True]
@@ -141,9 +141,23 @@ async def test_breaker_probe_counts_failures_and_never_closes_an_open_circuit(db
 
     failing[0] = False
     [probed] = await monitor.run_once()
-    # reachable again, but the next real call is the trial: half-open, in memory and in the row alike
+    # healthy again: closed at once, in memory and in the row alike (no hour-long cool-down)
+    assert (probed.status, probed.circuit_state, breaker.state) == ("healthy", "closed", "closed")
+    assert probed.consecutive_failures == 0
+
+
+async def test_breaker_probe_that_answers_but_not_right_only_half_opens(db):
+    store = SqliteHealthStore(db)
+    breaker = CircuitBreaker(store, "tts:kokoro", failure_threshold=1, cooldown=3600)
+    await breaker.record_failure("down", latency_ms=1)
+    async def not_right() -> ProbeResult:
+        return ProbeResult("degraded", "0 voices")
+
+    monitor = HealthMonitor(store, SqliteHealthHistory(db), [Probe("tts:kokoro", not_right, breaker=breaker)],
+                            interval=60, timeout=1, history_days=7)
+    [probed] = await monitor.run_once()
+    # reachable but not right: the next real call is the trial
     assert (probed.status, probed.circuit_state, breaker.state) == ("degraded", "half_open", "half_open")
-    assert probed.consecutive_failures == 2
 
 
 async def test_breaker_probe_success_on_a_closed_circuit_forgets_old_failures(db):

@@ -39,8 +39,22 @@ async def test_router_is_built_with_the_settings(session, db):
     assert isinstance(router.providers["ollama"], OllamaProvider)
     assert router.config.disabled == {"openai": "not used: name it in LLM_PROVIDER or LLM_FALLBACK_MODELS"}
     assert router.config.budgets == {"openrouter": 5000}
-    assert (router.config.max_concurrency, router.config.cache_ttl, router.config.retry.attempts) == (7, 42, 4)
+    assert (router.config.concurrency("ollama"), router.config.cache_ttl, router.config.retry.attempts) == (7, 42, 4)
+    assert router.gates["openrouter"].limit == 7
     assert router.config.timeouts.first_token == 9
+
+
+async def test_per_provider_concurrency_and_paid_budgets_by_default(session, db):
+    s = settings(LLM_PROVIDER="openai", OPENAI_BASE_URL="https://api.openai.com/v1", OPENAI_API_KEY="sk-abc",
+                 LLM_FALLBACK_ENABLED="true", LLM_FALLBACK_MODELS="ollama:llama3.2", LLM_MAX_CONCURRENCY="ollama:2")
+    router = build_router(s, session, health=SqliteHealthStore(db), usage=SqliteUsageStore(db))
+    assert (router.gates["ollama"].limit, router.gates["openai"].limit) == (2, 16)
+    assert router.config.budgets == {"openai": 500_000, "openrouter": 500_000}  # a hosted, paid API: a budget
+    local = settings(LLM_PROVIDER="openai", OPENAI_BASE_URL="http://127.0.0.1:8080/v1")
+    assert build_router(local, session, health=SqliteHealthStore(db), usage=SqliteUsageStore(db)).config.budgets == {
+        "openrouter": 500_000}  # a llama.cpp server on this machine costs nothing: no budget
+    unlimited = settings(LLM_PROVIDER="openrouter", OPENROUTER_API_KEY="sk-or-v1-abc", LLM_DAILY_TOKEN_BUDGET="0")
+    assert build_router(unlimited, session, health=SqliteHealthStore(db), usage=SqliteUsageStore(db)).config.budgets == {}
 
 
 async def test_openrouter_gets_its_attribution_headers(session, db):

@@ -47,6 +47,31 @@ async def test_add_and_get_round_trip(store: ReminderStore, clock: FakeClock) ->
     assert await store.get(added.id + 1) is None
 
 
+async def test_leaving_a_server_cancels_what_was_set_there_and_forget_me_erases_everything(
+        store: ReminderStore, clock: FakeClock) -> None:
+    big = 2**62  # 64-bit Discord ids
+    here = [await store.add(new(owner=big, guild_id=10)), await store.add(new(owner=big, guild_id=10, due=1_000.0))]
+    elsewhere = await store.add(new(owner=big, guild_id=11))
+    dm = await store.add(new(owner=big, guild_id=None, channel_id=None, dm=True))
+    other = await store.add(new(owner=2, guild_id=10))
+    claimed = await store.claim_due(1_500.0, 10, claim="p1")  # one is out for delivery: cancelled too
+    assert [r.id for r in claimed] == [here[1].id]
+    cancelled = await store.cancel_in_guild(big, 10, "left the server")
+    assert [r.id for r in cancelled] == [here[1].id, here[0].id]  # earliest first
+    assert all(r.state == "cancelled" and r.last_error == "left the server" for r in cancelled)
+    assert await store.cancel_in_guild(big, 10, "again") == []
+    assert (await store.get(elsewhere.id)).state == "pending" and (await store.get(other.id)).state == "pending"
+    assert await store.apply([Outcome(here[1].id, "delivered", 1_000.0, 1_000.0, 0, None, 1_600.0)],
+                             claim="p1") == 0  # a cancelled claim is not delivered after all
+
+    await store.set_timezone(big, "Asia/Tokyo")
+    assert await store.count_all(big) == 4 and await store.count_pending(big) == 2
+    assert await store.delete_owner(big) == 4
+    assert await store.count_all(big) == 0 and await store.get(dm.id) is None
+    assert await store.get_timezone(big) is None
+    assert await store.count_all(2) == 1
+
+
 async def test_per_user_limit_is_checked_with_the_insert(store: ReminderStore) -> None:
     for _ in range(3):
         await store.add(new(owner=1), max_pending=3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -214,3 +214,12 @@ def test_past_times_are_returned_for_the_service_to_refuse() -> None:
 def test_naive_now_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         parse_time("in 5 minutes", datetime(2026, 1, 1), BERLIN)
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 400_000, 999_999])
+def test_a_duration_never_comes_due_early(fraction: int) -> None:
+    """"now" is rounded up to the second, never down: "in 3 seconds" is at least 3 seconds away."""
+    now = FIXED_NOW.replace(microsecond=fraction)
+    due = parse_time("in 3 seconds", now, BERLIN).first_due
+    assert due - now >= timedelta(seconds=3)
+    assert due - now < timedelta(seconds=4) and due.microsecond == 0

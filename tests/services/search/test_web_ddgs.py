@@ -95,7 +95,7 @@ async def test_no_results_is_an_empty_list(ddgs: FakeDDGS, build: BuildSearch, h
 async def test_rate_limit_is_reported_and_holds_everyone_back(ddgs: FakeDDGS, build: BuildSearch,
                                                               health: HealthStore) -> None:
     ddgs.error = RatelimitException("https://html.duckduckgo.com/html 202 Ratelimit")
-    web = build(ddgs_factory=ddgs).web
+    web = build(ddgs_factory=ddgs, queue_max_wait="5").web
 
     with pytest.raises(SearchRateLimited, match="duckduckgo is rate limiting") as info:
         await web.search("first")
@@ -105,7 +105,7 @@ async def test_rate_limit_is_reported_and_holds_everyone_back(ddgs: FakeDDGS, bu
 
     started = time.monotonic()
     with pytest.raises(SearchBusy, match="busy, try again in 60 s"):
-        await web.search("second user")  # refused at once; DuckDuckGo is not asked again
+        await web.search("second user")  # 60 s is more than anyone may wait: refused at once, not asked
     assert time.monotonic() - started < 1
     assert len(ddgs.calls) == 1
 
@@ -178,8 +178,18 @@ async def test_shared_rate_limit_across_users(ddgs: FakeDDGS, build: BuildSearch
     assert all(later - earlier >= 0.29 for earlier, later in itertools.pairwise(starts))
 
 
+async def test_a_search_waits_in_line_instead_of_being_refused(ddgs: FakeDDGS, build: BuildSearch,
+                                                              health: HealthStore) -> None:
+    web = build(ddgs_factory=ddgs, web_search_rate_limit_delay="0.5").web
+    await web.search("first")
+    started = time.monotonic()
+    assert await web.search("second")  # answered after its turn, not "busy"
+    assert 0.4 <= time.monotonic() - started < 3
+    assert [c[0] for c in ddgs.calls] == ["first", "second"]
+
+
 async def test_busy_instead_of_hanging(ddgs: FakeDDGS, build: BuildSearch, health: HealthStore) -> None:
-    web = build(ddgs_factory=ddgs, web_search_rate_limit_delay="5", web_search_timeout="1").web
+    web = build(ddgs_factory=ddgs, web_search_rate_limit_delay="5", queue_max_wait="1").web
     await web.search("first")
     before = await health.get("search:web")
 
@@ -193,6 +203,14 @@ async def test_busy_instead_of_hanging(ddgs: FakeDDGS, build: BuildSearch, healt
 
     assert await web.search("FIRST") == await web.search("first")  # cached answers need no slot
     assert len(ddgs.calls) == 1
+
+
+async def test_identical_queries_waiting_together_are_searched_once(ddgs: FakeDDGS, build: BuildSearch) -> None:
+    web = build(ddgs_factory=ddgs, web_search_rate_limit_delay="0.3").web
+    await web.search("warm up")  # the next search has to wait 0.3 s: the others arrive meanwhile
+    results = await asyncio.gather(*(web.search(q) for q in ("Same Question", "same question", "  same   question ")))
+    assert results[0] == results[1] == results[2]
+    assert [c[0] for c in ddgs.calls] == ["warm up", "Same Question"]
 
 
 def test_every_engine_setting_is_a_real_ddgs_backend() -> None:

@@ -15,7 +15,7 @@ from services.storage.db import Database, Migration, StorageError, load_migratio
 async def test_fresh_database_gets_every_migration(tmp_path):
     db = await Database.open(tmp_path / "sub" / "bot.db")
     try:
-        assert await db.schema_version() == len(load_migrations())
+        assert await db.schema_version() == load_migrations()[-1].version
         mode = await db.fetchone("PRAGMA journal_mode")
         assert mode[0] == "wal"
         assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
@@ -33,7 +33,7 @@ async def test_reopening_is_idempotent(tmp_path):
     await db.close()
     db = await Database.open(path)
     try:
-        assert await db.schema_version() == len(load_migrations())
+        assert await db.schema_version() == load_migrations()[-1].version
         assert (await db.fetchone("SELECT COUNT(*) FROM cache"))[0] == 1
     finally:
         await db.close()
@@ -48,7 +48,7 @@ async def test_upgrade_from_older_version_keeps_data(tmp_path):
     await db.close()
     db = await Database.open(path)
     try:
-        assert await db.schema_version() == len(load_migrations())
+        assert await db.schema_version() == load_migrations()[-1].version
         assert (await db.fetchone("SELECT value FROM cache WHERE namespace='old'"))[0] == '"kept"'
         assert await db.fetchone("SELECT name FROM sqlite_master WHERE name='service_health'") is not None
     finally:
@@ -153,3 +153,30 @@ def test_split_statements_handles_semicolons_in_strings_and_comments():
 def test_migration_files_are_numbered_without_gaps():
     versions = [m.version for m in load_migrations()]
     assert versions == list(range(1, len(versions) + 1))
+
+
+async def test_database_folder_and_files_are_for_the_owner_only(tmp_path):
+    """Conversations and reminders are personal: data/ 0700, the database and its WAL and SHM 0600."""
+    path = tmp_path / "data" / "bot.db"
+    db = await Database.open(path)
+    try:
+        await db.execute("INSERT INTO cache VALUES ('n', 'k', '1', 0, 9e18)")  # the WAL and SHM files exist now
+        assert path.with_name("bot.db-wal").exists() and path.with_name("bot.db-shm").exists()
+        assert (path.parent.stat().st_mode & 0o777) == 0o700
+        for name in ("bot.db", "bot.db-wal", "bot.db-shm"):
+            assert (path.with_name(name).stat().st_mode & 0o777) == 0o600, name
+    finally:
+        await db.close()
+
+
+async def test_files_left_readable_by_an_older_version_are_tightened(tmp_path):
+    tmp_path.chmod(0o755)
+    path = tmp_path / "bot.db"
+    await (await Database.open(path)).close()
+    path.chmod(0o644)
+    db = await Database.open(path)
+    try:
+        assert (path.stat().st_mode & 0o777) == 0o600
+        assert (tmp_path.stat().st_mode & 0o777) == 0o755, "a folder that existed (maybe the user's own) is left alone"
+    finally:
+        await db.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.chat.memory import Turn
+from services.chat.memory import MessageRef, Turn
 from services.llm.usage import UsageRecord
 from services.reminders.models import NewReminder, Outcome
 from services.reminders.recurrence import Daily
@@ -53,7 +53,16 @@ async def fill(backend: Backend) -> dict[str, object]:
     conversations = backend.conversations(clock=clock)
     for i in range(3):
         await conversations.add(BIG, Turn("user", f"hello {i}", author_name="ann", author_id=BIG))
+    await conversations.add_exchange(BIG, Turn("user", "said aloud", "bob", 6, arrived_at=NOW - 1),
+                                     Turn("assistant", "spoken"), kind="voice",
+                                     messages=[MessageRef(BIG, BIG + 5, transcript_of=6), MessageRef(BIG, BIG + 6)])
     await backend.voice_settings(DEFAULTS).update(BIG, voice="af_sky", speed=1.25, rvc=True, text_channel_id=BIG)
+    await backend.voice_optouts(clock=clock).set(BIG, opted_out=True)
+    await backend.quotas(clock=clock).add(BIG, BIG + 1, 1234)
+    await backend.quotas(clock=clock).add(BIG, None, 5)
+    profiles = backend.chat_profiles(default_persona="d", default_chain=(), providers=("ollama",), clock=clock)
+    await profiles.set_persona("channel", BIG + 2, BIG + 1, "Pirate ☠", by=BIG)
+    await profiles.set_chain("guild", BIG + 1, BIG + 1, "ollama:llava", by=BIG)
     return {"once": once.id, "daily": daily.id, "done": done.id}
 
 
@@ -68,7 +77,8 @@ async def test_everything_is_copied_and_reads_back_the_same(tmp_path: Path, post
     assert [c.table for c in copied] == list(TABLES)
     assert {c.table: c.rows for c in copied} == {
         "cache": 1, "service_health": 2, "llm_usage": 1, "reminders": 3, "user_settings": 1,
-        "conversation_turns": 3, "health_history": 1, "voice_settings": 1}
+        "conversation_turns": 5, "health_history": 1, "voice_settings": 1, "chat_profiles": 2, "voice_optouts": 1,
+        "conversation_messages": 2, "token_quota_usage": 2}
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before, "the SQLite file must be left as it was"
 
     source = SqliteBackend(await Database.open(path))
@@ -83,11 +93,22 @@ async def test_everything_is_copied_and_reads_back_the_same(tmp_path: Path, post
             assert await target.reminders().get(reminder_id) == await source.reminders().get(reminder_id)
         assert await target.reminders().get_timezone(BIG) == "America/New_York"
         assert await target.conversations().recent(BIG, 10_000) == await source.conversations().recent(BIG, 10_000)
+        assert await target.conversations().recent(BIG, 10_000, kind="voice") == \
+            await source.conversations().recent(BIG, 10_000, kind="voice")
         assert await target.voice_settings(DEFAULTS).get(BIG) == await source.voice_settings(DEFAULTS).get(BIG)
+        assert await target.voice_optouts().opted_out([BIG, 6]) == {BIG}
+        for store in (target.quotas(clock=clock), source.quotas(clock=clock)):
+            assert (await store.member_used(BIG), await store.server_used(BIG + 1)) == (1239, 1234)
+        profiles = target.chat_profiles(default_persona="d", default_chain=(), providers=("ollama",))
+        assert (await profiles.persona(BIG + 1, [BIG + 2])).value == "Pirate ☠"
+        assert (await profiles.chain(BIG + 1, [BIG + 2])).source == "server"
+        # Erasure works on the copy: the member's exchanges and their transcript go.
+        forgotten = await target.conversations().forget_author(6)
+        assert forgotten.turns == 2 and forgotten.transcripts == [MessageRef(BIG, BIG + 5, 6)]
         # New rows continue after the copied ids.
         added = await target.reminders().add(NewReminder(1, None, None, True, "new", NOW + 9, None, "UTC"))
         assert added.id > max(ids.values())
-        assert await target.conversations().add(BIG, Turn("assistant", "hi")) > 3
+        assert await target.conversations().add(BIG, Turn("assistant", "hi")) > 5
     finally:
         await source.close()
         await target.close()
@@ -145,7 +166,7 @@ def test_the_command_line_copies_and_reports_counts(tmp_path: Path, postgres_dsn
     asyncio.run(make())
     done = run("--migrate-sqlite-to", postgres_dsn)
     assert done.returncode == 0, done.stderr
-    assert "  reminders: 3 rows" in done.stdout and "Copied 13 rows in 8 tables; every count matches" in done.stdout
+    assert "  reminders: 3 rows" in done.stdout and "Copied 22 rows in 12 tables; every count matches" in done.stdout
     password = postgres_dsn.split(":")[2].split("@")[0]
     assert password not in done.stdout + done.stderr
     again = run("--migrate-sqlite-to", postgres_dsn)

@@ -18,12 +18,14 @@ from devtools.fakes.rvc_servers import FakeRvcPython
 from devtools.fakes.speech_servers import FakeKokoro, FakeOpenAIWhisper, Fault
 from devtools.testenv import CLOSED_PORT_URL, bot_test_env
 from services.chat.context import ContextBuilder
-from services.chat.memory import Turn
+from services.chat.memory import MessageRef, Turn
+from services.limits import MemberBuckets, MemberLimits, TokenQuotas
 from services.llm import build_router
 from services.speech import build_speech
 from services.storage import Database
 from services.storage.sqlite.conversations import SqliteConversationStore
 from services.storage.sqlite.health import SqliteHealthStore
+from services.storage.sqlite.quotas import SqliteQuotaStore
 from services.storage.sqlite.usage import SqliteUsageStore
 from services.voice import BargedIn, GuildVoiceSettings, PcmQueue, Speaker, Utterance, VoiceConversation
 from services.voice.conversation import LLM_APOLOGY, STT_UNAVAILABLE
@@ -43,8 +45,9 @@ class Player:
     llm: FakeLLMServer | None = None
     task: asyncio.Task[None] | None = None
 
-    async def post(self, text: str) -> None:
+    async def post(self, text: str) -> MessageRef:
         self.posts.append(text)
+        return MessageRef(channel_id=SCOPE, message_id=len(self.posts))
 
     def start_playback(self) -> None:
         if self.llm is not None and not self.in_flight_at_first_play:
@@ -74,14 +77,15 @@ async def make(tmp_path: Path, servers):  # type: ignore[no-untyped-def]
     session = aiohttp.ClientSession()
     made: list[Player] = []
 
-    def build(*, tts_url: str | None = None, stt_url: str | None = None,
-              rvc_url: str = "") -> tuple[VoiceConversation, Player]:
+    def build(*, tts_url: str | None = None, stt_url: str | None = None, rvc_url: str = "",
+              limits: MemberLimits | None = None) -> tuple[VoiceConversation, Player]:
         env = {**bot_test_env(tmp_path / "c.db"), "OLLAMA_HOST": llm_server.url, "OLLAMA_MODEL": "llama3.2:latest",
                "KOKORO_API_URL": tts_url or kokoro.url, "WHISPER_API_URL": stt_url or whisper.url,
                "RVC_API_URL": rvc_url, "RVC_MODEL": "alice"}
         settings = load_settings(env, require_token=False)
         health = SqliteHealthStore(db)
-        router = build_router(settings, session, health=health, usage=SqliteUsageStore(db))
+        router = build_router(settings, session, health=health, usage=SqliteUsageStore(db),
+                              quotas=limits.quotas if limits is not None else None)
         speech = build_speech(settings, session, None)
         player = Player(llm=llm_server)
         queue = PcmQueue(asyncio.get_running_loop())
@@ -89,7 +93,7 @@ async def make(tmp_path: Path, servers):  # type: ignore[no-untyped-def]
         made.append(player)
         context = ContextBuilder(SqliteConversationStore(db), "Be brief.", 3000).for_voice()
         return VoiceConversation(llm=router, tts=speech.tts, stt=speech.stt, rvc=speech.rvc, context=context,
-                                 queue=queue, output=player), player
+                                 queue=queue, output=player, limits=limits, guild_id=7), player
 
     yield build
     for player in made:
@@ -122,14 +126,25 @@ async def test_the_first_sentence_plays_while_the_model_still_writes(make, serve
     sent = llm.chat_requests[0].json["messages"]
     assert sent[0]["role"] == "system" and sent[0]["content"].startswith("Be brief. You are talking in a voice call")
     assert sent[-1]["content"] == "alice: What is the capital of France?"
-    turns = await conversation.context.store.recent(SCOPE, 1000)
+    turns = await conversation.context.store.recent(SCOPE, 1000, kind="voice")
     assert [(t.role, t.content) for t in turns] == [("user", "What is the capital of France?"),
                                                     ("assistant", f"{first} {second}")]
+    # Voice has its own memory, apart from the text chat of the same channel id.
+    assert await conversation.context.store.recent(SCOPE, 1000) == []
     # The next turn carries the history.
     llm.queue(Reply(text="Yes, really."))
     await conversation.answer("Really?", ALICE, SCOPE, GS)
     roles = [m["role"] for m in llm.chat_requests[1].json["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
+    # The exchange is linked to the transcript (the member's words kept by the bot) and the posted answer:
+    # deleting the posted answer erases the first exchange; /forget-me erases the rest and names the transcript.
+    store = conversation.context.store
+    assert await store.forget_messages([2]) == 2
+    assert [t.content for t in await store.recent(SCOPE, 1000, kind="voice")] == ["Really?", "Yes, really."]
+    await store.link(1, [])  # nothing to link: no error
+    forgotten = await store.forget_author(ALICE.user_id)
+    assert forgotten.turns == 2 and forgotten.transcripts == []  # the transcript went with the first exchange
+    assert await store.recent(SCOPE, 1000, kind="voice") == []
 
 
 async def test_tts_down_posts_the_whole_answer_as_text(make, servers) -> None:
@@ -176,7 +191,7 @@ async def test_barge_in_stops_the_turn_and_remembers_it_as_interrupted(make, ser
     assert result.status == "interrupted" and result.spoken
     assert conversation.queue.pending_bytes == 0
     await asyncio.wait_for(conversation.queue.wait_idle(), 2)
-    turns = await conversation.context.store.recent(SCOPE, 1000)
+    turns = await conversation.context.store.recent(SCOPE, 1000, kind="voice")
     assert turns[-1].status == "interrupted" and turns[-1].content.startswith("One two three")
     assert player.posts[-1].startswith("🔊 One two three") and player.posts[-1].endswith("*(interrupted)*")
     assert not conversation.talking
@@ -232,11 +247,37 @@ async def test_history_is_built_like_chat_a_leading_answer_is_dropped(make, serv
     llm, _, _ = servers
     conversation, _ = make()
     store = conversation.context.store
-    await store.add(SCOPE, Turn("assistant", "An answer whose question was pruned."))
-    await store.add(SCOPE, Turn("user", "Earlier question", "bob", 2))
-    await store.add(SCOPE, Turn("assistant", "Earlier answer."))
+    await store.add(SCOPE, Turn("assistant", "An answer whose question was pruned."), kind="voice")
+    await store.add(SCOPE, Turn("user", "Earlier question", "bob", 2), kind="voice")
+    await store.add(SCOPE, Turn("assistant", "Earlier answer."), kind="voice")
     llm.queue(Reply(text="Fine."))
     await conversation.answer("And now?", ALICE, SCOPE, GS)
     sent = llm.chat_requests[0].json["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     assert sent[1]["content"] == "bob: Earlier question"
+
+
+async def test_voice_turns_share_the_members_rate_limit_and_quota(make, servers, tmp_path: Path) -> None:
+    llm, _, whisper = servers
+    db = await Database.open(tmp_path / "limits.db")
+    limits = MemberLimits(MemberBuckets(per_minute=1, burst=2),
+                          TokenQuotas(SqliteQuotaStore(db), member_limit=30, server_limit=0))
+    conversation, player = make(limits=limits)
+    llm.queue(Reply(text="Paris.", usage=(20, 15)))
+    first = await conversation.hear(utterance(), ALICE, SCOPE, GS)
+    assert first.status == "complete"
+    # 35 tokens used of 30: the next turn is refused before transcribing, and said once in text.
+    for _ in range(2):
+        refused = await conversation.hear(utterance(), ALICE, SCOPE, GS)
+        assert refused.status == "ignored"
+    assert len(llm.chat_requests) == 1 and len(whisper.requests) == 1
+    [told] = [p for p in player.posts if "tokens for today" in p]  # once, not for every utterance
+    assert told.startswith("🎙️ **alice:** You have used your 30 tokens for today; resets at 00:00 UTC")
+    # Another speaker has their own share, and the rate limit applies to everyone's turns alike.
+    bob = Speaker(2, "bob")
+    llm.queue(Reply(text="Yes.", usage=(1, 1)), Reply(text="Again.", usage=(1, 1)))
+    assert (await conversation.hear(utterance(), bob, SCOPE, GS)).status == "complete"
+    assert (await conversation.hear(utterance(), bob, SCOPE, GS)).status == "complete"
+    assert (await conversation.hear(utterance(), bob, SCOPE, GS)).status == "ignored"
+    assert any(p.startswith("🎙️ **bob:** Slow down: you can ask again in") for p in player.posts)
+    await db.close()
