@@ -171,3 +171,9 @@ def test_the_command_line_copies_and_reports_counts(tmp_path: Path, postgres_dsn
     assert password not in done.stdout + done.stderr
     again = run("--migrate-sqlite-to", postgres_dsn)
     assert again.returncode == 1 and "already holds data" in again.stderr
+
+
+async def test_every_table_the_bot_keeps_is_copied(db: Database) -> None:
+    """A migration that adds a table must add it to TABLES too, or the copy would leave it behind."""
+    rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    assert {r[0] for r in rows} == set(TABLES)
