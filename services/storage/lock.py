@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from services.storage.db import StorageError
+from services.storage.db import PRIVATE_FILE, PRIVATE_FOLDER, StorageError
 
 
 class ProcessLock:
@@ -22,7 +22,9 @@ class ProcessLock:
         self._fd: int | None = None
 
     def acquire(self) -> ProcessLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not self.path.parent.exists():  # first start: the folder is made as Database.open makes it
+            self.path.parent.mkdir(parents=True, mode=PRIVATE_FOLDER, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
