@@ -95,7 +95,8 @@ async def run(processes: int, sessions: int, cluster: Any) -> VoiceResult:
             with tempfile.TemporaryDirectory() as tmp:
                 for shard in range(processes):
                     env = {**bot_test_env(Path(tmp) / "bot.db"), **emu.bot_env(), "LOG_LEVEL": "WARNING",
-                           "KOKORO_API_URL": kokoro.url, "DATABASE_URL": dsn, "HEALTH_CHECK_INTERVAL": "60"}
+                           "KOKORO_API_URL": kokoro.url, "DATABASE_URL": dsn, "HEALTH_CHECK_INTERVAL": "60",
+                           "MEMBER_RATE_PER_MINUTE": "0"}  # one alice /says in every server: no rate limit
                     if processes > 1:
                         env.update({"SHARD_COUNT": str(processes), "SHARD_IDS": str(shard)})
                     bots.append(await BotProcess.start(emu, env, cwd=Path(tmp)))
