@@ -22,8 +22,8 @@ from services.storage.backend import Backend
 log = logging.getLogger(__name__)
 
 # Every extension the bot loads, in order. A new cog is added here, not discovered by file name.
-EXTENSIONS = ("cogs.admin", "cogs.chat", "cogs.search", "cogs.reminders", "cogs.voice", "cogs.privacy",
-              "cogs.metrics")
+EXTENSIONS = ("cogs.admin", "cogs.chat", "cogs.profiles", "cogs.search", "cogs.reminders", "cogs.voice",
+              "cogs.privacy", "cogs.metrics")
 
 
 def build_intents(settings: Settings) -> discord.Intents:

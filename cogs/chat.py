@@ -20,14 +20,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import Bot
-from discord_ui.notice import InteractionNotice, MessageNotice
+from discord_ui.notice import InteractionNotice, MessageNotice, ThreadNotice
 from discord_ui.permissions import answers_publicly
 from discord_ui.prune import pruning_loop
 from discord_ui.stream import StreamingReply, stream_answer
+from discord_ui.turns import TurnView, channel_ids, refs, thread_name
 from discord_ui.ui import NO_MENTIONS, reply
 from services.chat.context import Prompt
 from services.chat.memory import MessageRef
 from services.chat.ordering import Ticket
+from services.chat.turn import TurnRequest
+from services.limits import LimitReached
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,6 @@ class Chat(commands.Cog):
         settings = bot.settings
         self.settings = settings
         self.store = bot.services.conversations
-        self.context = bot.services.chat_context
         self.order = bot.services.chat_order
         self.limits = bot.services.limits
         self.answering: set[asyncio.Task[object]] = set()
@@ -84,39 +86,47 @@ class Chat(commands.Cog):
             return f"That prompt is too long ({len(text)} characters; the limit is {limit})."
         return None
 
-    async def _answer(self, scope: int, ticket: Ticket, prompt: Prompt, stream: StreamingReply,
-                      notice: InteractionNotice | MessageNotice, *, private: bool = False) -> None:
-        """Wait for the ticket's turn, build the context, stream the answer; the exchange is remembered
-        (also when cut off) before its final text is shown and before the member's next prompt starts,
-        with the messages it came from and was shown in. A private (ephemeral) answer neither reads nor
-        joins the channel's memory."""
+    async def _answer(self, request: TurnRequest, ticket: Ticket, stream: StreamingReply,
+                      notice: InteractionNotice | MessageNotice) -> None:
+        """Wait for the ticket's turn, prepare the turn (persona, model chain, attachments, memory), stream
+        the answer with its tools; the exchange is remembered (also when cut off) before its final text is
+        shown and before the member's next prompt starts, with the messages it came from and was shown in.
+        A private (ephemeral) answer neither reads nor joins the channel's memory."""
         requester = notice.requester()
+        turns = self.bot.services.chat_turns
         try:
             try:
                 await ticket.enter(timeout=requester.remaining(self.settings.queue_max_wait), on_wait=notice.queued)
             except TimeoutError:
                 await stream.finish(TOO_LATE)
                 return
-            messages = await self.context.build(scope, prompt, history=not private)
+            if request.attachments:
+                stream.status("-# 📎 Reading your attachments…")
+            turn = await turns.prepare(request)
+            view = TurnView(self.settings.chat_reasoning, turn.notices)
             exchange: int | None = None
             remembered = False
 
             async def remember(text: str, status: str) -> None:
                 nonlocal remembered, exchange
                 remembered = True
-                if not private:
-                    exchange = await self.context.remember(scope, prompt, text, status, shown_in=_shown(stream))
+                exchange = await turns.remember(turn, None, partial=text, status=status, shown_in=_shown(stream))
                 ticket.leave()  # the model is done and memory written: the next prompt may go while this shows
 
+            async def admit_round(_round: int) -> None:  # a tool round is one more costly request
+                if (refusal := await self.limits.admit(requester.member_id, requester.guild_id, model=True)):
+                    raise LimitReached(refusal)
+
             try:
-                await stream_answer(self.bot.services.llm.stream(messages, requester=requester), stream,
-                                    remember=remember)
+                await stream_answer(view.events(turns.answer(turn, admit_round=admit_round, requester=requester),
+                                                stream), stream, footer=view.footer, remember=remember)
             except asyncio.CancelledError:
-                if not remembered and not private:
-                    await self.context.remember(scope, prompt, stream.text, "interrupted", shown_in=_shown(stream))
+                if not remembered:
+                    await turns.remember(turn, None, partial=stream.text, status="interrupted",
+                                         shown_in=_shown(stream))
                 raise
             if exchange is not None:  # messages the final text (continuations, a note) added after it was stored
-                await self.context.link(exchange, _shown(stream))
+                await turns.link(exchange, _shown(stream))
         finally:
             ticket.leave()
             await notice.close()
@@ -138,8 +148,10 @@ class Chat(commands.Cog):
     # --- /chat and /reset ------------------------------------------------------------------------
 
     @app_commands.command(name="chat", description="Talk with the bot's language model")
-    @app_commands.describe(prompt="What you want to say")
-    async def chat(self, interaction: discord.Interaction, prompt: str) -> None:
+    @app_commands.describe(prompt="What you want to say",
+                           attachment="An image, a text or code file, or a voice message for the model")
+    async def chat(self, interaction: discord.Interaction, prompt: str,
+                   attachment: discord.Attachment | None = None) -> None:
         if interaction.guild is None and not self.settings.chat_allow_dms:
             await reply(interaction, DMS_OFF, ephemeral=True)
             return
@@ -168,8 +180,10 @@ class Chat(commands.Cog):
         stream = StreamingReply(self._linked(ticket, notice.send_first), self._linked(ticket, send),
                                 interval=self.settings.chat_stream_edit_interval)
         user = interaction.user
-        await self._answer(scope, ticket, Prompt(prompt, user.display_name, user.id, arrived_at=ticket.arrived_at),
-                           stream, notice, private=private)
+        request = TurnRequest(scope, Prompt(prompt, user.display_name, user.id, arrived_at=ticket.arrived_at),
+                              interaction.guild_id, channel_ids(interaction.channel, interaction.channel_id),
+                              refs([attachment] if attachment else []), history=not private)
+        await self._answer(request, ticket, stream, notice)
 
     @app_commands.command(name="reset", description="Make the bot forget this channel's conversation")
     async def reset(self, interaction: discord.Interaction) -> None:
@@ -202,26 +216,41 @@ class Chat(commands.Cog):
         if not await self._addressed(message):
             return
         text = self._prompt_text(message)
-        if not text and self.bot.user not in message.mentions:
-            return  # an attachment-only message in a chat channel or DM: nothing to answer
-        if (refusal := self._refusal(text)) is not None:
+        attached = refs([*message.attachments, *self._replied_attachments(message)])
+        if not text and not attached and self.bot.user not in message.mentions:
+            return  # an empty message in a chat channel or DM: nothing to answer
+        if (refusal := self._refusal(text or ("(attachment)" if attached else ""))) is not None:
             await message.reply(refusal, mention_author=False, allowed_mentions=NO_MENTIONS)
             return
         scope = scope_of(message.channel.id)
         replied = message.reference.message_id if message.reference is not None else None
-        ticket = self.order.arrive(scope, message.author.id, message_id=message.id, replies_to=replied)
+        threaded = self._opens_thread(message)  # CHAT_AUTO_THREAD: the answer goes in a new thread
+        ticket = None if threaded else self.order.arrive(scope, message.author.id, message_id=message.id,
+                                                          replies_to=replied)
         try:
             if (refusal := await self.limits.admit(message.author.id, message.guild.id if message.guild else None,
                                                    model=True)) is not None:
-                ticket.leave()
+                if ticket is not None:
+                    ticket.leave()
                 await message.reply(refusal, mention_author=False, allowed_mentions=NO_MENTIONS)
                 return
         except BaseException:
-            ticket.leave()
+            if ticket is not None:
+                ticket.leave()
             raise
-        self._track()
+        channel: discord.abc.MessageableChannel = message.channel
         notice = MessageNotice(message)
-        typing = message.channel.typing()
+        if ticket is None:
+            try:
+                channel = await message.create_thread(name=thread_name(text, message.author.display_name),
+                                                      auto_archive_duration=1440)
+                notice = ThreadNotice(message, channel)
+            except discord.HTTPException as exc:  # answered in the channel instead
+                log.info("Could not open a thread for message %s: %s", message.id, exc)
+            scope = scope_of(channel.id)  # memory per thread
+            ticket = self.order.arrive(scope, message.author.id, message_id=message.id, replies_to=replied)
+        self._track()
+        typing = channel.typing()
         await typing.__aenter__()
         stopped = False
 
@@ -233,19 +262,41 @@ class Chat(commands.Cog):
             return await notice.send_first(content)
 
         async def send_next(content: str) -> discord.Message:
-            return await message.channel.send(content, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+            return await channel.send(content, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
 
         stream = StreamingReply(self._linked(ticket, send_first), self._linked(ticket, send_next),
                                 interval=self.settings.chat_stream_edit_interval)
         source = (MessageRef(message.channel.id, message.id),)  # deleting it erases the exchange
         prompt = Prompt(text, message.author.display_name, message.author.id, source, arrived_at=ticket.arrived_at)
+        request = TurnRequest(scope, prompt, message.guild.id if message.guild else None,
+                              channel_ids(channel, channel.id), attached)
         try:
-            await self._answer(scope, ticket, prompt, stream, notice)
+            await self._answer(request, ticket, stream, notice)
         except discord.HTTPException as exc:  # e.g. no permission to post here: nobody to tell but the log
             log.warning("Could not answer message %s in channel %s: %s", message.id, scope, exc)
         finally:
             if not stopped:
                 await typing.__aexit__(None, None, None)
+
+    def _opens_thread(self, message: discord.Message) -> bool:
+        """CHAT_AUTO_THREAD, a mention in a server's text channel, and both the member and the bot may
+        create public threads there and post in them."""
+        if not self.settings.chat_auto_thread or message.guild is None or self.bot.user not in message.mentions:
+            return False
+        channel, member = message.channel, message.author
+        if not isinstance(channel, discord.TextChannel) or not isinstance(member, discord.Member):
+            return False
+        theirs, ours = channel.permissions_for(member), channel.permissions_for(message.guild.me)
+        return all(p.create_public_threads and p.send_messages_in_threads for p in (theirs, ours))
+
+    def _replied_attachments(self, message: discord.Message) -> list[discord.Attachment]:
+        """The attachments of the message this one replies to (an image someone posted: "what is this?")."""
+        ref = message.reference
+        if ref is None or ref.message_id is None:
+            return []
+        replied = ref.resolved if isinstance(ref.resolved, discord.Message) \
+            else self.bot._connection._get_message(ref.message_id)
+        return list(replied.attachments) if isinstance(replied, discord.Message) else []
 
     async def _addressed(self, message: discord.Message) -> bool:
         """A DM (when allowed), a mention, a reply to the bot, or any message in a chat channel."""
@@ -254,6 +305,8 @@ class Chat(commands.Cog):
             return self.settings.chat_allow_dms
         if self.bot.user in message.mentions:
             return True
+        if self.settings.chat_auto_thread and getattr(message.channel, "owner_id", None) == self.bot.user.id:
+            return True  # a thread the bot opened for a conversation: every message there is for it
         channels = self.settings.chat_channel_ids
         if message.channel.id in channels or getattr(message.channel, "parent_id", None) in channels:
             return True

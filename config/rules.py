@@ -46,6 +46,9 @@ def combination_errors(s: Settings) -> list[SettingsError]:
         errors.append(SettingsError("DISCORD_CA_FILE", f"must name a PEM file, got {s.discord_ca_file!r}"))
     if s.discord_gateway_url and not s.discord_gateway_url.startswith(("ws://", "wss://")):
         errors.append(SettingsError("DISCORD_GATEWAY_URL", f"must be a ws:// or wss:// URL, got {s.discord_gateway_url!r}"))
+    if s.voice_candidate_ms >= s.voice_silence_ms:
+        errors.append(SettingsError("VOICE_CANDIDATE_MS", f"must be shorter than VOICE_SILENCE_MS ({s.voice_silence_ms}), "
+                                    "or 0 to transcribe only after the full silence"))
     if not s.database_url:
         problem = database_problem(s.database_path)
         if problem:

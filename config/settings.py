@@ -30,6 +30,7 @@ WEB_SEARCH_ENGINES = (
     "duckduckgo", "brave", "mojeek", "startpage", "yahoo", "wikipedia", "searxng",
 )
 STT_ENGINES = ("whisper", "whisper_cpp")
+VAD_ENGINES = ("silero", "webrtc")
 TTS_ENGINES = ("kokoro_api",)
 SAFESEARCH = ("on", "moderate", "off")
 TOOL_MODES = ("auto", "off")
@@ -345,6 +346,7 @@ class Settings:
     chat_stream_edit_interval: float = _field(1.0, "Chat", "Minimum seconds between edits of a streamed answer", _parse_float(minimum=0.2))
     chat_max_prompt_chars: int = _field(4000, "Chat", "Longest prompt accepted (characters)", _parse_int(minimum=1))
     chat_user_cooldown: float = _field(0.0, "Chat", "Deprecated, use MEMBER_RATE_PER_MINUTE: seconds between a member's costly commands (0 = off; when set, burst 1)", _SECONDS)
+    chat_auto_thread: bool = _field(False, "Chat", "A mention in a server channel opens a thread for the answer (when the member may create public threads); memory is per thread", _parse_bool)
     chat_channel_concurrency: int = _field(4, "Chat", "Answers streamed at once in one channel, thread or DM (one member's own prompts always go in order)", _parse_int(minimum=1))
 
     # --- Limits: every member's fair share -------------------------------------------------------
@@ -423,7 +425,9 @@ class Settings:
     rvc_webui_url: str = _field("", "Voice", "RVC WebUI (Gradio) URL, e.g. http://localhost:7865; used when RVC_API_URL is empty", _URL_OPT)
     rvc_api_key: str = _field("", "Voice", "Key for the RVC server, if it needs one", _parse_str, secret=True)
     rvc_model: str = _field("", "Voice", "RVC model to load", _parse_str)
+    voice_vad: str = _field("silero", "Voice", "Voice activity detection: silero (ignores hum, music and clicks) or webrtc (lighter)", _parse_choice(VAD_ENGINES))
     voice_silence_ms: int = _field(600, "Voice", "Silence that ends an utterance (milliseconds)", _parse_int(minimum=100))
+    voice_candidate_ms: int = _field(200, "Voice", "Pause after which speech is transcribed early, while still listening; 0 = off (milliseconds)", _parse_int(minimum=0))
     voice_max_utterance_s: float = _field(15.0, "Voice", "Longest utterance before it is cut (seconds)", _parse_float(minimum=1))
     voice_idle_timeout: float = _field(300.0, "Voice", "Leave a voice channel after being alone this long (seconds)", _parse_float(minimum=1))
     voice_barge_in: bool = _field(True, "Voice", "Stop speaking when a member starts talking", _parse_bool)

@@ -171,3 +171,23 @@ class MessageNotice(WaitNotice):
             return await self.placeholder.edit(content=content, allowed_mentions=NO_MENTIONS, suppress=True)
         return await self.message.reply(content, mention_author=False, allowed_mentions=NO_MENTIONS,
                                         suppress_embeds=True)
+
+
+class ThreadNotice(MessageNotice):
+    """CHAT_AUTO_THREAD: the notice, then the answer, are posted in the thread opened for the prompt."""
+
+    def __init__(self, message: discord.Message, thread: discord.Thread, **pacing: float) -> None:
+        super().__init__(message, **pacing)
+        self.thread = thread
+
+    async def _post(self, text: str) -> None:
+        if self.placeholder is None:
+            self.placeholder = await self.thread.send(text, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+        else:
+            await self.placeholder.edit(content=text, allowed_mentions=NO_MENTIONS)
+
+    async def send_first(self, content: str) -> discord.Message:
+        await self.close()
+        if self.placeholder is not None:
+            return await self.placeholder.edit(content=content, allowed_mentions=NO_MENTIONS, suppress=True)
+        return await self.thread.send(content, allowed_mentions=NO_MENTIONS, suppress_embeds=True)

@@ -55,6 +55,8 @@ class StreamingReply:
         self._clock = clock
         self.text = ""  # the answer only; a note from finish() is shown after it but kept apart
         self._note = ""
+        self._status = ""  # a passing line under the text while it streams ("🔧 Searching the web…")
+        self._flushed_text = ""  # the text as of the last flush: a flush that only changed the status is not paced
         self.messages: list[Editable] = []
         self._shown: list[str] = []
         self._last_edit: list[float] = []
@@ -68,6 +70,16 @@ class StreamingReply:
         if not delta or self.deleted:
             return
         self.text += delta
+        self._status = ""  # the answer goes on: what was running is done
+        self._dirty.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._pump(), name="stream-flush")
+
+    def status(self, line: str) -> None:
+        """Show (or with "" clear) a short status line under the text until the answer finishes."""
+        if self.deleted or line == self._status:
+            return
+        self._status = line
         self._dirty.set()
         if self._task is None:
             self._task = asyncio.create_task(self._pump(), name="stream-flush")
@@ -91,11 +103,16 @@ class StreamingReply:
 
     async def _flush(self) -> None:
         async with self._lock:
-            chunks = render_chunks(self.text + self._note, self._limit) or [""]
+            # A status line is bounded by tool rounds, not by the model's pace: showing it does not delay
+            # the answer's next text (edits that change the text stay `interval` apart).
+            paced = self.text != self._flushed_text or not self._status
+            self._flushed_text = self.text
+            status = ("\n\n" if self.text else "") + self._status if self._status and not self._note else ""
+            chunks = render_chunks(self.text + status + self._note, self._limit) or [""]
             for i, chunk in enumerate(chunks):
                 if i < len(self.messages):
-                    if self._shown[i] != chunk:
-                        await self._edit(i, chunk)
+                    if self._shown[i] != chunk and chunk:  # Discord refuses an empty message
+                        await self._edit(i, chunk, paced=paced)
                 elif chunk:
                     sender = self._send_first if i == 0 else self._send_next
                     try:
@@ -103,15 +120,16 @@ class StreamingReply:
                     except discord.NotFound:  # e.g. the placeholder it would replace was deleted
                         self._deleted(i)
                     self._shown.append(chunk)
-                    self._last_edit.append(self._clock())
+                    self._last_edit.append(self._clock() if paced else float("-inf"))
 
-    async def _edit(self, index: int, content: str) -> None:
+    async def _edit(self, index: int, content: str, *, paced: bool = True) -> None:
         try:
             await self.messages[index].edit(content=content, allowed_mentions=NO_MENTIONS)
         except discord.NotFound:
             self._deleted(index)
         self._shown[index] = content
-        self._last_edit[index] = self._clock()
+        if paced:
+            self._last_edit[index] = self._clock()
         self.edits += 1
 
     def _deleted(self, index: int) -> None:
@@ -132,6 +150,7 @@ class StreamingReply:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        self._status = ""
         if self.deleted:
             return
         if final_text is not None:
@@ -183,8 +202,8 @@ def switch_note(switches: list[ProviderSwitch]) -> str:
 Remember = Callable[[str, str], Awaitable[None]]
 
 
-async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingReply, *, footer: str = "",
-                        remember: Remember | None = None) -> Outcome:
+async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingReply, *,
+                        footer: str | Callable[[], str] = "", remember: Remember | None = None) -> Outcome:
     """Show a router answer as it streams; the one place /chat, mentions and /ask render answers.
 
     Notes (a provider switch, a cut-off, `footer`) follow the answer after a blank line, so the
@@ -194,6 +213,7 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
     """
     switches: list[ProviderSwitch] = []
     result: ChatResult | None = None
+    footer_of = footer if callable(footer) else lambda: footer
     try:
         async with aclosing(events) as stream:
             async for event in stream:
@@ -218,6 +238,7 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
         notes = [switch_note(switches)] if switches else []
         if remember is not None:
             await remember(partial, "failed")
+        footer = footer_of()
         await reply.finish(partial, note="\n".join([*notes, CUT_OFF, *([footer] if footer else [])]))
         return Outcome(partial, "failed")
     except asyncio.CancelledError:
@@ -234,7 +255,7 @@ async def stream_answer(events: AsyncIterator[RouterEvent], reply: StreamingRepl
     notes = [switch_note(switches)] if switches else []
     if result.finish_reason == "length" and result.text:
         notes.append(TOO_LONG)
-    if footer:
+    if footer := footer_of():
         notes.append(footer)
     if not result.text:
         notes.insert(0, EMPTY)

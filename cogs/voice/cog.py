@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
 
 import discord
@@ -29,12 +30,17 @@ from discord_ui.permissions import controls_voice
 from discord_ui.ui import reply
 from services.errors import ServiceError
 from services.voice import BargedIn, EndpointConfig, GuildVoiceSettings, PcmQueue, VoiceConversation
+from services.voice.addressing import ADDRESS_MODES
+from services.voice.settings_store import MEMORY_CHOICES
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 15.0
 MAX_SAY_CHARS = 1000
 REJOIN_DELAYS = (1.0, 5.0, 15.0)  # seconds before each attempt to rejoin after a dropped connection
+MAX_WAKE_WORD = 40
+_WAKE_WORD = re.compile(r"[^\W\d_]+(?:[ '-][^\W\d_]+){0,2}")
+ADDRESSING = {"always": "every turn", "name": "only turns that name me", "wake": "only turns that start with the wake word"}
 
 
 class Voice(commands.Cog):
@@ -43,7 +49,8 @@ class Voice(commands.Cog):
         s = bot.settings
         self.store = bot.services.voice_settings
         self.optouts = bot.services.voice_optouts
-        self.endpoint = EndpointConfig(silence_ms=s.voice_silence_ms, max_utterance_s=s.voice_max_utterance_s)
+        self.endpoint = EndpointConfig(silence_ms=s.voice_silence_ms, max_utterance_s=s.voice_max_utterance_s,
+                                       vad=s.voice_vad, candidate_ms=s.voice_candidate_ms or None)
         self.sessions: dict[int, GuildVoiceSession] = {}
         self._join_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)  # one per server
         self._rejoining: set[asyncio.Task[None]] = set()
@@ -168,24 +175,46 @@ class Voice(commands.Cog):
     @app_commands.command(name="voice", description="Voice settings for this server (no options: show them)")
     @app_commands.describe(voice="TTS voice (e.g. af_heart, or a mix af_bella+af_sky)", speed="Speaking speed",
                            rvc="Convert the voice with RVC", listen="Listen and answer speech",
-                           text_channel="Channel for transcripts, used while everyone in the call can read it")
+                           text_channel="Channel for transcripts, used while everyone in the call can read it",
+                           address="Which turns to answer: always, only when named, or only after the wake word",
+                           wake_word="A word the bot also answers to (e.g. Jarvis); '-' removes it",
+                           memory="shared: the call continues the text chat it writes in; separate: its own")
+    @app_commands.choices(address=[app_commands.Choice(name=m, value=m) for m in ADDRESS_MODES],
+                          memory=[app_commands.Choice(name=m, value=m) for m in MEMORY_CHOICES])
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     async def voice_settings(self, interaction: discord.Interaction, voice: str | None = None,
                              speed: app_commands.Range[float, 0.25, 4.0] | None = None, rvc: bool | None = None,
-                             listen: bool | None = None, text_channel: discord.TextChannel | None = None) -> None:
+                             listen: bool | None = None, text_channel: discord.TextChannel | None = None,
+                             address: str | None = None,
+                             wake_word: app_commands.Range[str, 1, MAX_WAKE_WORD] | None = None,
+                             memory: str | None = None) -> None:
         assert interaction.guild is not None
         if not (interaction.permissions.manage_guild or interaction.user.id in self.bot.settings.bot_owner_ids):
             # default_permissions only hides the command; a server may override that default.
             await reply(interaction, "Only members with Manage Server can change the voice settings.", ephemeral=True)
             return
         changes: dict[str, object] = {k: v for k, v in
-                                      {"voice": voice, "speed": speed, "rvc": rvc, "listen": listen}.items()
+                                      {"voice": voice, "speed": speed, "rvc": rvc, "listen": listen,
+                                       "address": address, "memory": memory}.items()
                                       if v is not None}
         if text_channel is not None:
             changes["text_channel_id"] = text_channel.id
         if rvc and self.bot.services.rvc is None:
             await reply(interaction, "RVC is not configured on this bot (RVC_API_URL).", ephemeral=True)
+            return
+        if wake_word is not None:
+            word = " ".join(wake_word.split())
+            if word != "-" and not _WAKE_WORD.fullmatch(word):
+                await reply(interaction, "A wake word is one to three words of letters (e.g. `Jarvis` or "
+                                         "`hey computer`); `-` removes it.", ephemeral=True)
+                return
+            changes["wake_word"] = "" if word == "-" else word
+        current = await self.store.get(interaction.guild.id)
+        if (changes.get("address", current.address) == "wake"
+                and not changes.get("wake_word", current.wake_word)):
+            await reply(interaction, "Set a wake word first (`/voice wake_word:Jarvis`), then `address:wake`.",
+                        ephemeral=True)
             return
         if changes:
             current = await self.store.update(interaction.guild.id, **changes)
@@ -193,8 +222,6 @@ class Voice(commands.Cog):
             if session is not None:
                 session.apply(current)
                 await session.consent.reconcile()  # listening switched on: the call is told first
-        else:
-            current = await self.store.get(interaction.guild.id)
         await reply(interaction, render_settings(current, changed=bool(changes)), ephemeral=True)
 
     # --- events -----------------------------------------------------------------------------------------
@@ -279,8 +306,12 @@ def render_settings(s: GuildVoiceSettings, *, changed: bool) -> str:
     channel = (f"<#{s.text_channel_id}> while everyone in the call can read it, else the call's own chat"
                if s.text_channel_id else "the call's own text chat")
     head = "Voice settings saved:" if changed else "Voice settings:"
+    wake = f"`{s.wake_word}`" if s.wake_word else "none"
+    memory = "shared with the text chat the call writes in" if s.memory == "shared" else "separate from text chat"
     return (f"{head}\n• voice: `{s.voice}`\n• speed: {s.speed:g}\n• RVC: {'on' if s.rvc else 'off'}\n"
-            f"• listening: {'on' if s.listen else 'off'}\n• transcripts and fallbacks: {channel}")
+            f"• listening: {'on' if s.listen else 'off'}\n• transcripts and fallbacks: {channel}\n"
+            f"• answers: {s.address} ({ADDRESSING.get(s.address, s.address)})\n• wake word: {wake}\n"
+            f"• memory: {memory}")
 
 
 async def setup(bot: Bot) -> None:

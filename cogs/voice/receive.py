@@ -5,8 +5,11 @@ pinned to an alpha, and it does not open DAVE frames, so on today's Discord (DAV
 hands out garbage. discord.py already has the pieces: a socket reader thread with listener callbacks,
 a websocket hook (SPEAKING maps SSRC -> user), the connection's secret key and its DAVE session. So
 this is small: transport decryption and RTP in services/voice/rtp.py, DAVE in services/voice/dave.py,
-opus decoding here, one decoder per SSRC. Audio from an SSRC nobody announced yet is held briefly
-and replayed once SPEAKING maps it; RTCP, video and undecryptable packets are counted and dropped.
+then per SSRC a jitter buffer and opus decoder (cogs/voice/decode.py: sequence order, lost packets
+concealed; `drain_jitter` releases what waits behind a gap once a member stopped sending). Audio
+from an SSRC nobody announced yet is held briefly and replayed once SPEAKING maps it; RTCP, video
+and undecryptable packets are counted and dropped. A member not in `audible` (cogs/voice/consent.py)
+is dropped before any of this: before decryption, the jitter buffer and the decoder.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from collections.abc import Callable
 from typing import Any
 
 import discord
-from discord import opus
 from discord.voice_state import SocketReader, VoiceConnectionState
 
+from cogs.voice.decode import DecodeStats, SpeakerDecoder
 from services.voice.dave import FrameOpener
+from services.voice.jitter import JitterStats
 from services.voice.rtp import OPUS_SILENCE, AudioPacket, Skip, parse_audio
 
 log = logging.getLogger(__name__)
@@ -105,13 +109,14 @@ class ReceivingVoiceClient(discord.VoiceClient):
         self._lock = threading.Lock()
         self._users: dict[int, int] = {}  # ssrc -> user id
         self._held: dict[int, deque[AudioPacket]] = {}
-        self._decoders: dict[int, opus.Decoder] = {}
+        self._speakers: dict[int, SpeakerDecoder] = {}  # ssrc -> jitter buffer and decoder
         self._sink: Sink | None = None
         self.opener = FrameOpener()
         self.skipped: Counter[str] = Counter()
-        self.decoded = 0
-        # Members whose audio is let through: told that the bot listens, and not opted out. Anyone
-        # else's packets are dropped before DAVE or opus touch them (cogs/voice/consent.py sets this).
+        self.jitter = JitterStats()
+        self.decoding = DecodeStats()
+        # Members whose audio is let through: told that the bot listens, and not opted out. Anyone else's
+        # packets are dropped before DAVE, the jitter buffer or opus touch them (cogs/voice/consent.py sets this).
         self.audible: frozenset[int] = frozenset()
         # Set when discord.py is done with this client (left, removed, or gave up reconnecting).
         self.on_gone: Callable[[ReceivingVoiceClient], None] | None = None
@@ -166,7 +171,7 @@ class ReceivingVoiceClient(discord.VoiceClient):
         with self._lock:
             for ssrc in [s for s, u in self._users.items() if u == user_id]:
                 del self._users[ssrc]
-                self._decoders.pop(ssrc, None)
+                self._speakers.pop(ssrc, None)
 
     # --- socket reader thread ---------------------------------------------------------------------
 
@@ -197,6 +202,25 @@ class ReceivingVoiceClient(discord.VoiceClient):
                 return
         self._deliver(user_id, result)
 
+    @property
+    def decoded(self) -> int:
+        return self.decoding.decoded
+
+    def drain_jitter(self, now: float) -> None:
+        """Release audio held behind a gap for longer than the buffer waits (called every 20 ms); the
+        buffers of members no longer audible are dropped undecoded."""
+        sink = self._sink
+        if sink is None:
+            return
+        with self._lock:
+            for ssrc, speaker in list(self._speakers.items()):
+                user_id = self._users.get(ssrc)
+                if user_id is not None and user_id not in self.audible:
+                    del self._speakers[ssrc]  # opted out or left: what waits in their buffer is never decoded
+                elif user_id is not None and speaker.buffer.held:
+                    for pcm in speaker.drain(now):
+                        self.loop.call_soon_threadsafe(sink, user_id, pcm, now)
+
     def _deliver(self, user_id: int, packet: AudioPacket) -> None:
         sink = self._sink
         if sink is None or user_id == self.user.id:
@@ -206,15 +230,10 @@ class ReceivingVoiceClient(discord.VoiceClient):
             return
         state = self._connection
         frame = self.opener.open(state.dave_session, state.dave_protocol_version, user_id, packet.opus)
-        with self._lock:
-            decoder = self._decoders.get(packet.ssrc)
-            if decoder is None:
-                decoder = self._decoders[packet.ssrc] = opus.Decoder()
-        try:
-            pcm = decoder.decode(frame, fec=False)
-        except opus.OpusError as exc:
-            self.skipped["OPUS"] += 1
-            log.debug("Could not decode an opus frame of user %s: %s", user_id, exc)
-            return
-        self.decoded += 1
-        self.loop.call_soon_threadsafe(sink, user_id, pcm, time.perf_counter())
+        now = time.perf_counter()
+        with self._lock:  # decoding and scheduling in one lock keeps each member's frames in order
+            speaker = self._speakers.get(packet.ssrc)
+            if speaker is None:
+                speaker = self._speakers[packet.ssrc] = SpeakerDecoder(self.decoding, self.jitter)
+            for pcm in speaker.push(packet.sequence, frame, now):
+                self.loop.call_soon_threadsafe(sink, user_id, pcm, now)

@@ -1,9 +1,11 @@
-"""One guild's live voice session: the connection, its playback queue, per-member endpointing, the
-conversation, keep-alive silence and the alone-timer. The cog creates one per /join.
+"""One guild's live voice session: the connection, its playback queue, per-member turn-taking
+(services/voice/turns.py: endpointing and speculative transcription), the conversation, keep-alive
+silence and the alone-timer. The cog creates one per /join.
 
 Who is heard is decided by the session's Consent (cogs/voice/consent.py); where it writes, by
 `output_channel`: the call's own text chat, or the linked channel only while everyone in the call
-can read it. Received audio lives only in the endpointer of the utterance being heard.
+can read it. Received audio lives only in the turn-taker, for the utterance being heard (and its
+speculative transcription); a member no longer heard is forgotten there at once.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from services.chat.memory import MessageRef
 from services.chat.splitter import render_chunks
 from services.voice import (
     EndpointConfig,
-    Endpointer,
     GuildVoiceSettings,
     PcmQueue,
     Speaker,
     Utterance,
     VoiceConversation,
 )
+from services.voice.addressing import Addressing
+from services.voice.memory import voice_memory_scope
+from services.voice.turns import HeardTurn, TurnTaker
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,9 @@ class GuildVoiceSession:
         self._on_idle = on_idle
         self.conversation = conversation_factory(self.queue, self)
         self.consent = consent_factory(self)
-        self._endpointers: dict[int, Endpointer] = {}
+        speculate = self.conversation.stt is not None and endpoint.candidate_ms is not None
+        self.turns = TurnTaker(endpoint, on_turn=self._heard,
+                               transcribe=self.conversation.transcribe if speculate else None)
         self._tasks: set[asyncio.Task[object]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -101,13 +107,14 @@ class GuildVoiceSession:
         else:
             self.vc.stop_listening()
             self.vc.audible = frozenset()
-            self._endpointers.clear()
+            self.turns.close()
 
     async def close(self) -> None:
         self.closed = True
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         self.vc.stop_listening()
+        self.turns.close()
         self.conversation.barge_in()
         tasks = [t for t in (self._poller, *self._tasks) if t is not None]
         for task in tasks:
@@ -170,44 +177,59 @@ class GuildVoiceSession:
         member = self.guild.get_member(user_id)
         if self.closed or (member is not None and member.bot) or user_id not in self.vc.audible:
             return  # decoded just before the member opted out or left: dropped with what was buffered
-        endpointer = self._endpointers.get(user_id)
-        if endpointer is None:
-            endpointer = self._endpointers[user_id] = Endpointer(self.endpoint)
-        started, utterance = endpointer.feed(pcm, at)
-        if started and self.barge_in_enabled and self.conversation.talking:
+        started = self.turns.feed(user_id, pcm, at)
+        if not started:
+            return
+        self.conversation.warm()
+        # In name and wake modes, talk between members must not stop the bot: an addressed turn does.
+        if self.barge_in_enabled and self.settings.address == "always" and self.conversation.talking:
             self.barge_ins += 1
             log.info("Barge-in by %s in guild %s: stopping playback", user_id, self.guild.id)
             self.conversation.barge_in()
             self.vc.stop()
-        if utterance is not None:
-            self._heard(user_id, utterance)
 
     async def _poll(self) -> None:
         next_keepalive = time.perf_counter() + KEEPALIVE_INTERVAL
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             now = time.perf_counter()
-            for user_id, endpointer in list(self._endpointers.items()):
-                utterance = endpointer.poll(now)
-                if utterance is not None:
-                    self._heard(user_id, utterance)
+            self.vc.drain_jitter(now)
+            self.turns.poll(now)
             if now >= next_keepalive:
                 next_keepalive = now + KEEPALIVE_INTERVAL
                 if self.settings.listen:
                     self.vc.send_keepalive()
 
-    def forget_speakers(self, keep: frozenset[int] | set[int]) -> None:
-        """Drop the buffered audio of everyone not in `keep` (they opted out or left mid-sentence)."""
-        for user_id in [u for u in self._endpointers if u not in keep]:
-            del self._endpointers[user_id]
+    def addressing(self) -> Addressing:
+        """The server's addressing rule, with the names the bot answers to here."""
+        me = self.guild.me
+        names = tuple(dict.fromkeys(n for n in (getattr(me, "display_name", ""), getattr(me, "name", "")) if n))
+        return Addressing(self.settings.address, names, self.settings.wake_word)
 
-    def _heard(self, user_id: int, utterance: Utterance) -> None:
-        """Hand the utterance to the conversation; nothing here keeps it once the turn has transcribed it."""
+    def memory_scope(self) -> int:
+        """Where the call's turns are kept (/voice memory): the text chat it writes in, or its own."""
+        chat = getattr(self.output_channel(), "id", self.vc.channel.id)
+        return voice_memory_scope(call_id=self.vc.channel.id, chat_id=chat, memory=self.settings.memory)
+
+    def forget_speakers(self, keep: frozenset[int] | set[int]) -> None:
+        """Drop the buffered audio and speculative transcriptions of everyone not in `keep` (they opted
+        out or left mid-sentence)."""
+        for user_id in [u for u in self.turns.members if u not in keep]:
+            self.turns.forget(user_id)
+
+    def _heard(self, turn: HeardTurn) -> None:
+        """Hand the turn to the conversation; nothing here keeps it once the turn has transcribed it."""
+        utterance: Utterance = turn.utterance
+        user_id = turn.user_id
         if user_id not in self.vc.audible:
+            if turn.transcript is not None:
+                turn.transcript.cancel()
             return
         member = self.guild.get_member(user_id)
         speaker = Speaker(user_id, member.display_name if member is not None else f"user {user_id}")
-        task = asyncio.create_task(self.conversation.hear(utterance, speaker, self.vc.channel.id, self.settings),
+        task = asyncio.create_task(self.conversation.hear(utterance, speaker, self.memory_scope(), self.settings,
+                                                          transcript=turn.transcript, addressing=self.addressing(),
+                                                          barge_in=self.barge_in_enabled),
                                    name=f"voice-turn-{self.guild.id}")
         self._tasks.add(task)
         task.add_done_callback(self._turn_done)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from devtools.discord_emulator.errors import EmulatorError
 from devtools.discord_emulator.gateway import Gateway
 from devtools.discord_emulator.holds import Hold
 from devtools.discord_emulator.interactions import InteractionDesk
-from devtools.discord_emulator.messaging import Messenger
+from devtools.discord_emulator.messaging import Messenger, UploadedFile
 from devtools.discord_emulator.ratelimit import RateLimiter, RateLimitRule
 from devtools.discord_emulator.records import MessageRecord, Records
 from devtools.discord_emulator.rest.app import build_app
@@ -44,6 +45,8 @@ from devtools.discord_emulator.world import (
 )
 
 log = logging.getLogger(__name__)
+
+IS_VOICE_MESSAGE = 1 << 13
 T = TypeVar("T")
 DEFAULT_TOKEN = "emulator.bot-token.0123456789"
 
@@ -263,8 +266,14 @@ class DiscordEmulator(InteractionActions, VoiceActions):
 
     async def send_message(self, author: Member | User, channel: Channel, content: str = "", *,
                            reply_to: MessageRecord | None = None, mentions_bot: bool = False,
-                           embeds: list[dict[str, Any]] | None = None) -> MessageRecord:
-        """`author` says `content` in `channel`; the bot gets MESSAGE_CREATE with mentions and reply data."""
+                           embeds: list[dict[str, Any]] | None = None,
+                           files: Sequence[tuple[str, bytes] | tuple[str, bytes, str]] = (),
+                           voice_message: float | None = None) -> MessageRecord:
+        """`author` says `content` in `channel`; the bot gets MESSAGE_CREATE with mentions and reply data.
+
+        `files` are (filename, bytes[, content type]) attachments, served from the emulator's CDN;
+        `voice_message=seconds` makes the one file a voice message (flag IS_VOICE_MESSAGE, duration, waveform).
+        """
         user = _user(author)
         if not perms.can_send(self.world.permissions(user, channel), channel):
             raise EmulatorError(f"{user.username} cannot send messages in {channel.name or 'this DM'}")
@@ -275,7 +284,18 @@ class DiscordEmulator(InteractionActions, VoiceActions):
             body["embeds"] = embeds
         if reply_to is not None:
             body["message_reference"] = {"message_id": str(reply_to.id)}
-        record = await self.messenger.create(channel, user, body)
+        uploads = [UploadedFile(i, f[0], f[1], f[2] if len(f) > 2 else None) for i, f in enumerate(files)]
+        flags = 0
+        if voice_message is not None:
+            if len(uploads) != 1 or content:
+                raise EmulatorError("a voice message is one audio file and no text")
+            flags = IS_VOICE_MESSAGE
+        record = await self.messenger.create(channel, user, body, uploads, flags=flags,
+                                             dispatch=voice_message is None)
+        if voice_message is not None:
+            attachments = record.latest.attachments
+            attachments[0] = dataclasses.replace(attachments[0], duration_secs=voice_message)
+            await self.gateway.dispatch("MESSAGE_CREATE", self.messenger.payload(record), guild_id=channel.guild_id)
         self._last_sent[channel.id] = record.id
         return record
 

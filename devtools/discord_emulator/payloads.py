@@ -123,6 +123,9 @@ def attachment(a: Attachment, base_url: str) -> dict[str, Any]:
                             "content_type": a.content_type}
     if a.description is not None:
         data["description"] = a.description
+    if a.duration_secs is not None:  # a voice message: Discord adds its length and a waveform
+        data["duration_secs"] = a.duration_secs
+        data["waveform"] = "AAAAAAAAAAAA"
     return data
 
 

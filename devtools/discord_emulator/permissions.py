@@ -21,6 +21,7 @@ ADD_REACTIONS = discord.Permissions(add_reactions=True).value
 MENTION_EVERYONE = discord.Permissions(mention_everyone=True).value
 EMBED_LINKS = discord.Permissions(embed_links=True).value
 ATTACH_FILES = discord.Permissions(attach_files=True).value
+CREATE_PUBLIC_THREADS = discord.Permissions(create_public_threads=True).value
 SEND_TTS = discord.Permissions(send_tts_messages=True).value
 CONNECT = discord.Permissions(connect=True).value
 

@@ -20,6 +20,7 @@ class Attachment:
     data: bytes
     content_type: str | None = None
     description: str | None = None
+    duration_secs: float | None = None  # a voice message's length (with its waveform in the payload)
 
     @property
     def size(self) -> int:

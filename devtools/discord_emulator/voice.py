@@ -17,7 +17,7 @@ import itertools
 import logging
 import random
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -197,24 +197,41 @@ class VoiceServer:
     # -- media to the bot ----------------------------------------------------------------------
 
     async def speak(self, guild_id: int, user_id: int, pcm: bytes, *, sample_rate: int = RATE, channels: int = 2,
-                    extension: bytes | None = DEFAULT_EXTENSION, silence_frames: int = 5) -> None:
+                    extension: bytes | None = DEFAULT_EXTENSION, silence_frames: int = 5,
+                    drop: Collection[int] = (), swap: Collection[int] = ()) -> None:
         """SPEAKING for the user, then its audio as opus in encrypted RTP, one packet every 20 ms,
-        then `silence_frames` opus silence frames, as a Discord client talks."""
+        then `silence_frames` opus silence frames, as a Discord client talks.
+
+        A lossy network, for jitter tests: packets whose index is in `drop` are never sent (their
+        sequence numbers are used, as when a router drops them), and packet i of `swap` is sent
+        after packet i + 1 (reordered in flight)."""
         session, member = self._talking(guild_id, user_id)
         pcm = await to_discord_pcm(pcm, sample_rate=sample_rate, channels=channels)
-        encoder = opus.Encoder(application="voip")
+        encoder = opus.Encoder(application="voip")  # in-band FEC on, as Discord clients encode
         payloads = [encoder.encode(frame, SAMPLES_PER_FRAME) for frame in split_frames(pcm)]
         payloads += [OPUS_SILENCE] * silence_frames
+        order = list(range(len(payloads)))
+        for i in sorted(swap):
+            if i + 1 < len(order):
+                order[i], order[i + 1] = order[i + 1], order[i]
         async with member.lock:
             await session.send_json(5, {"user_id": str(user_id), "ssrc": member.ssrc, "speaking": 1}, sequenced=True)
+            first_sequence, first_timestamp = member.sequence, member.timestamp
+            member.sequence = (member.sequence + len(payloads)) & 0xFFFF
+            member.timestamp = (member.timestamp + len(payloads) * SAMPLES_PER_FRAME) & 0xFFFFFFFF
             start = self.clock()
-            for index, payload in enumerate(payloads):
-                delay = start + index * FRAME_SECONDS - self.clock()
+            for slot, index in enumerate(order):
+                delay = start + slot * FRAME_SECONDS - self.clock()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                payload = payloads[index]
                 if session.dave is not None:
                     payload = session.dave.seal_human_frame(user_id, payload)
-                self._send_audio(session, member, payload, extension)
+                if index in drop:
+                    self._guild(guild_id).dropped_packets += 1
+                    continue
+                self._send_audio(session, member, payload, extension, sequence=(first_sequence + index) & 0xFFFF,
+                                 timestamp=(first_timestamp + index * SAMPLES_PER_FRAME) & 0xFFFFFFFF)
 
     async def send_rtcp(self, guild_id: int, user_id: int) -> None:
         """An RTCP sender report from the user, which a receiver must not take for audio."""
@@ -246,12 +263,11 @@ class VoiceServer:
             raise ValueError(f"user {user_id} is not in the bot's channel {session.expected.channel_id}")
         return session, member
 
-    def _send_audio(self, session: BotSession, member: Member, payload: bytes, extension: bytes | None) -> None:
+    def _send_audio(self, session: BotSession, member: Member, payload: bytes, extension: bytes | None, *,
+                    sequence: int, timestamp: int) -> None:
         assert session.secret_key is not None and session.client_addr is not None
-        packet = build_rtp(session.secret_key, sequence=member.sequence, timestamp=member.timestamp, ssrc=member.ssrc,
+        packet = build_rtp(session.secret_key, sequence=sequence, timestamp=timestamp, ssrc=member.ssrc,
                            payload=payload, nonce=session.next_nonce(), extension=extension)
-        member.sequence = (member.sequence + 1) & 0xFFFF
-        member.timestamp = (member.timestamp + SAMPLES_PER_FRAME) & 0xFFFFFFFF
         self._sendto(packet, session.client_addr)
 
     def _sendto(self, packet: bytes, addr: tuple[str, int]) -> None:

@@ -204,6 +204,7 @@ class GuildVoice:
     packets: list[BotPacket] = field(default_factory=list)
     rtcp_from_bot: int = 0
     rejected_packets: int = 0  # failed authentication or parsing
+    dropped_packets: int = 0  # audio to the bot dropped on purpose by `speak(drop=...)` (a lossy network)
     pcm_bytes: int = 0
     generations: int = 0
 

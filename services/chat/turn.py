@@ -10,13 +10,15 @@ then calls `remember`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from config.settings import ModelRef
 from services.chat.attachments import AttachmentReader, AttachmentRef, Attachments
 from services.chat.context import ContextBuilder, Prompt
+from services.chat.memory import MessageRef
 from services.chat.profiles import ChatProfileStore
+from services.limits.requester import Requester
 from services.llm.base import Message
 from services.llm.capabilities import ModelCapabilities
 from services.tools import AnswerDone, LoopEvent, ToolContext, ToolLoop
@@ -30,6 +32,7 @@ class TurnRequest:
     channel_ids: tuple[int, ...]  # this channel, then its parent for a thread
     attachments: Sequence[AttachmentRef] = ()
     voice: bool = False
+    history: bool = True  # False: a private (ephemeral) answer neither reads nor joins the channel's memory
 
 
 @dataclass
@@ -41,6 +44,7 @@ class PreparedTurn:
     model: ModelRef  # the first model of the effective chain, whose capabilities decided
     stored: Prompt  # what memory keeps of the member's turn
     notices: list[str] = field(default_factory=list)  # skipped files, cut files, unseen images
+    chain: tuple[ModelRef, ...] = ()  # the effective provider:model chain (channel, server or default)
 
 
 class ChatTurns:
@@ -55,7 +59,8 @@ class ChatTurns:
 
     async def prepare(self, request: TurnRequest) -> PreparedTurn:
         persona = await self.profiles.persona(request.guild_id, request.channel_ids)
-        model = (await self.profiles.chain(request.guild_id, request.channel_ids)).value[0]
+        chain = (await self.profiles.chain(request.guild_id, request.channel_ids)).value
+        model = chain[0]
         vision = await self.capabilities.vision(*model)
         tools = tuple(self.loop.registry.names) if await self.capabilities.tools(*model) else ()
         read = await self._attachments.read(request.attachments, vision=vision) if request.attachments \
@@ -65,21 +70,32 @@ class ChatTurns:
         base = self._voice_context if request.voice else self._context
         builder = replace(base, system_prompt=base.system_prompt.replace(self._context.system_prompt,
                                                                          persona.value, 1))
-        messages = await builder.build(request.scope_id, stored)
+        messages = await builder.build(request.scope_id, stored, history=request.history)
         if read.images:
             messages[-1] = replace(messages[-1], images=tuple(read.images))
         ctx = ToolContext(member_id=typed.author_id, member_name=typed.author_name, guild_id=request.guild_id,
-                          channel_id=request.channel_ids[0] if request.channel_ids else None,
+                          # a private answer's reminders go by DM, as /remind's do where the member may not post
+                          channel_id=request.channel_ids[0] if request.channel_ids and request.history else None,
                           member_words=read.member_words(typed.content))
-        return PreparedTurn(request, messages, ctx, tools, model, stored, read.notices)
+        return PreparedTurn(request, messages, ctx, tools, model, stored, read.notices, chain)
 
-    def answer(self, turn: PreparedTurn, *,
-               admit_round: Callable[[int], Awaitable[None]] | None = None) -> AsyncIterator[LoopEvent]:
-        return self.loop.run(turn.messages, turn.ctx, allowed=turn.tools, admit_round=admit_round)
+    def answer(self, turn: PreparedTurn, *, admit_round: Callable[[int], Awaitable[None]] | None = None,
+               requester: Requester | None = None) -> AsyncIterator[LoopEvent]:
+        """The loop's events; each round goes through the router with the member (quota, fair line) and the
+        effective chain (a channel's or server's /model)."""
+        return self.loop.run(turn.messages, turn.ctx, allowed=turn.tools, admit_round=admit_round,
+                             requester=requester, chain=turn.chain or None)
 
     async def remember(self, turn: PreparedTurn, done: AnswerDone | None, *, partial: str = "",
-                       status: str = "complete") -> None:
+                       status: str = "complete", shown_in: Iterable[MessageRef] = ()) -> int | None:
         """The member's turn (files and transcripts included) and the answer's text: never its thinking,
-        never tool results (the answer cites what it used)."""
+        never tool results (the answer cites what it used). Nothing for a private turn; else the exchange id."""
+        if not turn.request.history:
+            return None
         builder = self._voice_context if turn.request.voice else self._context
-        await builder.remember(turn.request.scope_id, turn.stored, done.text if done else partial, status)
+        return await builder.remember(turn.request.scope_id, turn.stored, done.text if done else partial, status,
+                                      shown_in=shown_in)
+
+    async def link(self, exchange_id: int, messages: Iterable[MessageRef]) -> None:
+        """Messages the answer was shown in after it was stored (deleting one erases the exchange)."""
+        await self._context.link(exchange_id, messages)

@@ -62,7 +62,7 @@ class ThinkSplitter:
     def flush(self) -> list[TextDelta | ReasoningDelta]:
         """What is still held back when the stream ends (an unclosed block stays reasoning)."""
         pending, self._pending = self._pending, ""
-        if not pending or (not self._inside and not self._answer_started and not pending.strip()):
+        if not pending:
             return []
         return [ReasoningDelta(pending) if self._inside else TextDelta(pending)]
 

@@ -110,22 +110,26 @@ class LLMRouter:
 
     async def stream(self, messages: Sequence[Message], *, temperature: float | None = None,
                      max_tokens: int | None = None, requester: Requester | None = None,
-                     tools: Sequence[ToolSpec] = ()) -> AsyncIterator[RouterEvent]:
+                     tools: Sequence[ToolSpec] = (),
+                     chain: Sequence[tuple[str, str]] | None = None) -> AsyncIterator[RouterEvent]:
         """TextDelta, ReasoningDelta and ProviderSwitch events, then one ChatResult (with the tool
         calls the model asked for, when `tools` were offered); or AllProvidersFailed.
 
         With a `requester`, raises QuotaExceeded (before any request) when their quota is spent.
+        `chain` (provider, model) pairs replace the configured chain for this answer (a channel's
+        /model); providers this bot has not built are skipped as disabled.
         """
         await self.start()
         if requester is not None and self.quotas is not None:
             await self.quotas.check(requester.member_id, requester.guild_id)
         options = GenerationOptions(temperature, max_tokens)
         run, dropped, dropped_providers = Run(self.config.timeouts.total, requester), set[int](), set[str]()
+        targets = tuple(Target(*t) for t in chain) if chain else self.config.chain
         for round_no in range(1, self.config.retry.attempts + 1):
             delays: list[float] = []
             open_skips: list[Target] = []
             asked = False
-            for index, target in enumerate(self.config.chain):
+            for index, target in enumerate(targets):
                 if index in dropped or target.provider in dropped_providers:
                     continue
                 if run.remaining() <= 0:

@@ -15,7 +15,7 @@ import aiohttp
 
 from services.errors import PermanentError, TransientError
 from services.health.monitor import ProbeResult
-from services.http import connection_error, read_limited, request, request_json
+from services.http import connection_error, read_limited, request, request_bytes, request_json
 from services.speech.audio import AudioClip, AudioFormatError, SampleAligner, wav_decode
 from services.speech.base import TTS
 from services.speech.guard import Guard
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "tts:kokoro"
 KOKORO_RATE = 24_000
+WARM_TIMEOUT = 5.0
 _VOICE_PART = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:\(\s*[0-9.]+\s*\))?\s*$")
 
 
@@ -108,6 +109,10 @@ class KokoroTTS(TTS):
             log.debug("Kokoro stream ended mid-sample; dropped %d byte", aligner.pending)
 
     # --- voices and health -----------------------------------------------------------------
+
+    async def _warm(self) -> None:
+        await request_bytes(self._session, "GET", f"{self._base}/health", service=SERVICE, timeout=WARM_TIMEOUT,
+                            max_bytes=64 * 1024)
 
     async def voices(self) -> list[str]:
         data = await request_json(self._session, "GET", f"{self._base}/v1/audio/voices", service=SERVICE,

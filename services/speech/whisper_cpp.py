@@ -11,7 +11,7 @@ import aiohttp
 
 from services.errors import PermanentError
 from services.health.monitor import ProbeResult
-from services.http import read_limited, request, request_json
+from services.http import read_limited, request, request_bytes, request_json
 from services.speech.base import STT
 from services.speech.guard import Guard
 from services.speech.whisper_openai import MAX_ANSWER_BYTES, SERVICE, transcript_text
@@ -40,6 +40,15 @@ class WhisperCppSTT(STT):
         data = await request_json(self._session, "POST", f"{self._base}/inference", service=SERVICE,
                                   timeout=self._timeout, data=form, max_bytes=MAX_ANSWER_BYTES)
         return " ".join(transcript_text(data, SERVICE).split())
+
+    async def _warm(self) -> None:
+        """GET /health; a 404 (old builds) still leaves the connection open."""
+        try:
+            await request_bytes(self._session, "GET", f"{self._base}/health", service=SERVICE, timeout=5.0,
+                                max_bytes=64 * 1024)
+        except PermanentError as exc:
+            if exc.status != 404:
+                raise
 
     async def probe(self) -> ProbeResult:
         """GET /health (`{"status":"ok"}`); builds without it answer 404, so try the index page."""

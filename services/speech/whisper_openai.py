@@ -10,12 +10,13 @@ import aiohttp
 
 from services.errors import PermanentError, TransientError
 from services.health.monitor import ProbeResult
-from services.http import read_limited, request, request_json
+from services.http import read_limited, request, request_bytes, request_json
 from services.speech.base import STT
 from services.speech.guard import Guard
 
 SERVICE = "stt:whisper"
 MAX_ANSWER_BYTES = 1024 * 1024
+WARM_TIMEOUT = 5.0
 
 
 class OpenAIWhisperSTT(STT):
@@ -48,6 +49,15 @@ class OpenAIWhisperSTT(STT):
                                   timeout=self._timeout, data=form, headers=self._headers,
                                   max_bytes=MAX_ANSWER_BYTES)
         return transcript_text(data, SERVICE)
+
+    async def _warm(self) -> None:
+        """GET /health; a 404 (servers without one) still leaves the connection open."""
+        try:
+            await request_bytes(self._session, "GET", f"{self._root}/health", service=SERVICE,
+                                timeout=WARM_TIMEOUT, headers=self._headers, max_bytes=64 * 1024)
+        except PermanentError as exc:
+            if exc.status != 404:
+                raise
 
     async def probe(self) -> ProbeResult:
         """/health where the server has one (speaches, faster-whisper-server), then the model list."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from services.chat.ask import Source, source_links
 from services.errors import ServiceError
+from services.limits.requester import Requester
 from services.llm.base import Message, ReasoningDelta, TextDelta, ToolCall
 from services.llm.router import ChatResult, LLMRouter, ProviderSwitch
 from services.tools.base import Tool, ToolContext
@@ -78,8 +79,10 @@ class ToolLoop:
 
     async def run(self, messages: Sequence[Message], ctx: ToolContext, *, allowed: Sequence[str],
                   temperature: float | None = None, max_tokens: int | None = None,
-                  admit_round: Callable[[int], Awaitable[None]] | None = None) -> AsyncIterator[LoopEvent]:
-        """Stream the answer; `allowed` names the tools this model may use here (empty: a plain answer)."""
+                  admit_round: Callable[[int], Awaitable[None]] | None = None, requester: Requester | None = None,
+                  chain: Sequence[tuple[str, str]] | None = None) -> AsyncIterator[LoopEvent]:
+        """Stream the answer; `allowed` names the tools this model may use here (empty: a plain answer).
+        `requester` and `chain` go to every round's router.stream (quota, fair line, the channel's models)."""
         state, history = PolicyState(), _with_guide(messages) if allowed else list(messages)
         texts: list[str] = []
         thinking: list[str] = []
@@ -90,7 +93,7 @@ class ToolLoop:
             round_text: list[str] = []
             result: ChatResult | None = None
             async for event in self.router.stream(history, temperature=temperature, max_tokens=max_tokens,
-                                                  tools=offer):
+                                                  tools=offer, requester=requester, chain=chain):
                 if isinstance(event, ChatResult):
                     result = event
                 elif isinstance(event, TextDelta):

@@ -1,14 +1,19 @@
 """One voice channel's conversation: heard speech -> STT -> streamed LLM -> sentences -> TTS -> queue.
 
-Discord-free: the cog hands in utterances and an `Output` (post text in the linked channel, start the
-player). Latency comes from overlapping the stages: sentences are cut from the token stream as they
-complete, each is synthesized as soon as it exists and its PCM is queued while it is still being
-produced, so the first sentence plays before the model has finished and the next one is synthesized
-while the current one plays. The request is built by the same ContextBuilder as chat (with a voice
-suffix), so the system prompt and memory rules are one. Barge-in stops the turn (`BargedIn`), empties
-the queue and stores what had been said as an interrupted answer. Failures degrade to text (TTS), one notice (STT), or an apology (LLM).
+Discord-free: the cog hands in utterances (with their speculative transcription when turn-taking
+started one, services/voice/turns.py) and an `Output` (post text in the linked channel, start the
+player). Latency comes from overlapping the stages: the first piece of the answer is cut from the
+token stream at its first clause, later ones sentence by sentence; each is synthesized as soon as
+it exists and its PCM is queued while it is still being produced, so the answer plays before the
+model has finished and the next piece is synthesized while the current one plays. The request is
+built by the same ContextBuilder as chat (with a voice suffix), so the system prompt and memory
+rules are one. Turns not addressed to the bot (per the server's addressing) are ignored; answers
+are given one at a time, members served in turn (FairTurns). Barge-in stops the turn (`BargedIn`),
+empties the queue and stores what had been said as an interrupted answer. Failures degrade to
+text (TTS), one notice (STT), or an apology (LLM).
 A voice turn is a costly command like any other: the speaker's rate limit and token quota apply
-(services/limits), and a refusal is said once in the linked text channel.
+(services/limits) to each turn meant for the bot (in name and wake modes, talk between members is
+not charged), and a refusal is said once in the call's text channel.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from services.chat.context import ContextBuilder, Prompt
@@ -27,17 +31,26 @@ from services.chat.memory import MessageRef
 from services.errors import ServiceDisabled, ServiceError
 from services.limits import LimitReached, MemberLimits, Requester
 from services.llm import ChatResult, LLMRouter, Message, TextDelta
-from services.speech import STT, TTS, AudioClip, VoiceConverter
+from services.speech import STT, TTS, AudioClip, Transcript, VoiceConverter
 from services.speech.audio import StreamConverter, to_discord
+from services.voice.addressing import Addressing
 from services.voice.endpoint import RATE, Utterance
+from services.voice.fair import FairTurns
+from services.voice.memory import voice_memory
 from services.voice.playback import PcmQueue
+from services.voice.results import BargedIn, Speaker, TurnResult, TurnTimings
 from services.voice.sentences import SentenceCutter
 from services.voice.settings_store import GuildVoiceSettings
 
 log = logging.getLogger(__name__)
 
+__all__ = ["ALWAYS", "LLM_APOLOGY", "STT_UNAVAILABLE", "BargedIn", "Output", "Speaker", "TurnResult", "TurnTimings",
+           "VoiceConversation"]
+
 STT_UNAVAILABLE = "Voice input is unavailable right now (speech recognition is down); type to me instead."
 LLM_APOLOGY = "Sorry, I can't answer right now: my language model is unavailable."
+FIRST_CLAUSE_WORDS = 4  # the first spoken piece may end at a comma once it has this many words
+ALWAYS = Addressing()
 REFUSAL_REPEAT = 60.0  # seconds before the same member is told again that they are over a limit
 
 
@@ -51,47 +64,13 @@ class Output(Protocol):
         """Make sure the player is reading the queue."""
 
 
-@dataclass
-class TurnTimings:
-    """perf_counter() stamps of one turn, for logs and the latency benchmark."""
-
-    speech_end: float | None = None
-    heard: float | None = None  # endpointing decided the utterance was over
-    transcribed: float | None = None
-    llm_started: float | None = None  # the model was asked (history read, prompt built)
-    first_sentence: float | None = None
-    tts_started: float | None = None  # the first sentence went to TTS
-    first_pcm: float | None = None  # the first sentence's first PCM was queued
-    first_audio: float | None = None  # the player read the first frame of the answer
-
-
-@dataclass
-class TurnResult:
-    transcript: str = ""
-    answer: str = ""
-    spoken: list[str] = field(default_factory=list)
-    status: str = "complete"  # complete | interrupted | failed | ignored
-    degraded: str | None = None  # "tts" | "stt" | "llm" when a fallback was used
-    timings: TurnTimings = field(default_factory=TurnTimings)
-
-
-@dataclass
-class Speaker:
-    user_id: int
-    name: str
-
-
-class BargedIn(Exception):
-    """A member spoke over the bot: what it was saying stops (an answer is kept as interrupted)."""
-
-
 class VoiceConversation:
     """The conversation in one guild's voice channel; one turn at a time."""
 
     def __init__(self, *, llm: LLMRouter, tts: TTS | None, stt: STT | None, rvc: VoiceConverter | None,
                  context: ContextBuilder, queue: PcmQueue, output: Output, max_tokens: int | None = None,
-                 limits: MemberLimits | None = None, guild_id: int | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 first_clause_words: int = FIRST_CLAUSE_WORDS, limits: MemberLimits | None = None,
+                 guild_id: int | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
         self.llm, self.tts, self.stt, self.rvc = llm, tts, stt, rvc
         self.limits = limits
         self.guild_id = guild_id
@@ -100,8 +79,10 @@ class VoiceConversation:
         self.queue = queue
         self.output = output
         self.max_tokens = max_tokens
+        self.first_clause_words = first_clause_words
         self._clock = clock
-        self._turn_lock = asyncio.Lock()
+        self._turns = FairTurns()
+        self._warming: set[asyncio.Task[bool]] = set()
         self._voice_lock = asyncio.Lock()  # one producer of audio at a time: /say waits for the answer, and back
         self._interrupt: asyncio.Event | None = None  # set by barge_in() while an answer is in progress
         self._stt_notice_sent = False
@@ -109,35 +90,62 @@ class VoiceConversation:
 
     # --- entry points -----------------------------------------------------------------------------
 
-    async def hear(self, utterance: Utterance, speaker: Speaker, scope_id: int,
-                   settings: GuildVoiceSettings) -> TurnResult:
-        """A member finished an utterance: transcribe it, then answer it."""
+    async def transcribe(self, utterance: Utterance) -> Transcript:
+        """What was said in `utterance` (turn-taking calls this speculatively, on a candidate end)."""
+        if self.stt is None:
+            raise ServiceDisabled("stt:whisper", "WHISPER_API_URL is empty")
+        return await self.stt.transcribe(AudioClip(utterance.pcm, RATE, 2))
+
+    def warm(self) -> None:
+        """A member started talking: open the connections the turn will need (STT now, TTS soon)."""
+        for service in (self.stt, self.tts):
+            if service is not None:
+                task = asyncio.ensure_future(service.warm())
+                self._warming.add(task)
+                task.add_done_callback(self._warming.discard)
+
+    async def hear(self, utterance: Utterance, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings, *,
+                   transcript: Awaitable[Transcript] | None = None, addressing: Addressing = ALWAYS,
+                   barge_in: bool = False) -> TurnResult:
+        """A member finished an utterance: transcribe it (or take the speculative transcription), then
+        answer it if it was meant for the bot. With `barge_in`, an addressed turn in a name or wake
+        mode stops what the bot is saying (in `always` mode, speech itself does, as soon as it starts)."""
         timings = TurnTimings(speech_end=utterance.speech_end_at, heard=utterance.ended_at)
-        if self.limits is not None:
-            refusal = await self.limits.admit(speaker.user_id, self.guild_id, model=True)
-            if refusal is not None:
-                await self._refuse(speaker, refusal)
-                return TurnResult(status="ignored", timings=timings)
+        # In `always` mode every turn is for the bot: a member over their limits is not even transcribed.
+        if addressing.mode == "always" and not await self._admitted(speaker):
+            if isinstance(transcript, asyncio.Future):
+                transcript.cancel()  # a speculative transcription still running is not needed
+            return TurnResult(status="ignored", timings=timings)
         if self.stt is None:
             return await self._stt_down(timings, "no STT server is configured")
         try:
-            transcript = await self.stt.transcribe(AudioClip(utterance.pcm, RATE, 2))
+            heard = await (transcript if transcript is not None else self.transcribe(utterance))
         except ServiceError as exc:
             return await self._stt_down(timings, str(exc))
         timings.transcribed = self._clock()
         self._stt_notice_sent = False
-        if not transcript:
-            log.debug("Nothing usable heard from %s (%s)", speaker.name, transcript.dropped)
+        if not heard:
+            log.debug("Nothing usable heard from %s (%s)", speaker.name, heard.dropped)
             return TurnResult(status="ignored", timings=timings)
-        posted = await self.output.post(f"🎙️ **{speaker.name}:** {transcript.text}")
+        if not addressing.addresses_bot(heard.text):
+            log.debug("Not addressed to the bot (%s mode); ignored a turn of %s", addressing.mode, speaker.name)
+            return TurnResult(transcript=heard.text, status="unaddressed", timings=timings)
+        if addressing.mode != "always" and not await self._admitted(speaker):
+            return TurnResult(status="ignored", timings=timings)
+        if barge_in and addressing.mode != "always" and self.talking:
+            log.info("Barge-in by %s, who addressed the bot", speaker.name)
+            self.barge_in()
+        posted = await self.output.post(f"🎙️ **{speaker.name}:** {heard.text}")
         # The transcript is the member's words kept by the bot: linked, so deleting it or /forget-me erases them.
         sources = (MessageRef(posted.channel_id, posted.message_id, speaker.user_id),) if posted else ()
-        return await self.answer(transcript.text, speaker, scope_id, settings, timings=timings, sources=sources)
+        return await self.answer(heard.text, speaker, scope_id, settings, timings=timings, sources=sources)
 
     async def answer(self, text: str, speaker: Speaker, scope_id: int, settings: GuildVoiceSettings, *,
                      timings: TurnTimings | None = None, sources: tuple[MessageRef, ...] = ()) -> TurnResult:
-        """Answer `text` aloud (or in writing when TTS is down); returns when the turn is over."""
-        async with self._turn_lock:
+        """Answer `text` aloud (or in writing when TTS is down); returns when the turn is over.
+
+        One answer at a time; waiting turns are served member by member in turn (FairTurns)."""
+        async with self._turns.turn(speaker.user_id):
             self._interrupt = asyncio.Event()
             try:
                 result = await self._answer(Prompt(text, speaker.name, speaker.user_id, sources), scope_id, settings,
@@ -178,8 +186,9 @@ class VoiceConversation:
     async def _answer(self, prompt: Prompt, scope_id: int, settings: GuildVoiceSettings,
                       timings: TurnTimings, interrupt: asyncio.Event) -> TurnResult:
         result = TurnResult(transcript=prompt.content, timings=timings)
-        messages = await self.context.build(scope_id, prompt)
-        exchange = await self.context.remember_prompt(scope_id, prompt)
+        context = voice_memory(self.context, settings.memory)  # the call's own memory, or the text chat's
+        messages = await context.build(scope_id, prompt)
+        exchange = await context.remember_prompt(scope_id, prompt)
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         parts: list[str] = []
         speaking = asyncio.ensure_future(self._speak_sentences(sentences, settings, result))
@@ -194,8 +203,8 @@ class VoiceConversation:
             result.answer = "".join(parts)
             said = " ".join(result.spoken) or result.answer
             if said.strip():
-                await asyncio.shield(self.context.remember_answer(scope_id, said, "interrupted", exchange_id=exchange))
-                await asyncio.shield(self._post_answer(exchange, f"🔊 {said} … *(interrupted)*"))
+                await asyncio.shield(context.remember_answer(scope_id, said, "interrupted", exchange_id=exchange))
+                await asyncio.shield(self._post_answer(context, exchange, f"🔊 {said} … *(interrupted)*"))
             log.info("Voice answer interrupted after %d sentence(s)", len(result.spoken))
             if isinstance(exc, asyncio.CancelledError):
                 raise
@@ -213,23 +222,23 @@ class VoiceConversation:
             await self._apologize(settings)
             return result
         result.answer = "".join(parts).strip()
-        await self.context.remember_answer(scope_id, result.answer, exchange_id=exchange)
+        await context.remember_answer(scope_id, result.answer, exchange_id=exchange)
         if result.degraded == "tts" and result.answer:
-            await self._post_answer(exchange, result.answer)
+            await self._post_answer(context, exchange, result.answer)
         elif result.spoken:
-            await self._post_answer(exchange, f"🔊 {result.answer}")
+            await self._post_answer(context, exchange, f"🔊 {result.answer}")
         timings.first_audio = timings.first_audio or self.queue.first_frame_at
         return result
 
-    async def _post_answer(self, exchange_id: int, text: str) -> None:
+    async def _post_answer(self, context: ContextBuilder, exchange_id: int, text: str) -> None:
         posted = await self.output.post(text)
         if posted is not None:
-            await self.context.link(exchange_id, [posted])
+            await context.link(exchange_id, [posted])
 
     async def _write(self, messages: list[Message], sentences: asyncio.Queue[str | None], parts: list[str],
                      timings: TurnTimings, speaking: asyncio.Future[None], requester: Requester) -> None:
         """Stream the model's answer into `parts` and, sentence by sentence, to the speaker task."""
-        cutter = SentenceCutter()
+        cutter = SentenceCutter(first_clause_words=self.first_clause_words)
         timings.llm_started = self._clock()
         async with aclosing(self.llm.stream(messages, max_tokens=self.max_tokens, requester=requester)) as events:
             async for event in events:
@@ -312,6 +321,16 @@ class VoiceConversation:
             except ServiceError as exc:
                 log.warning("Could not speak the apology either: %s", exc)
         await self.output.post(LLM_APOLOGY)
+
+    async def _admitted(self, speaker: Speaker) -> bool:
+        """The speaker's rate limit and quota let this turn through (one unit of rate used); else they are told."""
+        if self.limits is None:
+            return True
+        refusal = await self.limits.admit(speaker.user_id, self.guild_id, model=True)
+        if refusal is not None:
+            await self._refuse(speaker, refusal)
+            return False
+        return True
 
     async def _refuse(self, speaker: Speaker, message: str) -> None:
         """A limit refused the speaker: say so in text, once a minute at most (speech keeps coming)."""

@@ -14,19 +14,28 @@ from typing import Any
 
 # The one list of stored columns (each a GuildVoiceSettings field of the same name): a new setting
 # is a field, a name here (and in BOOLEANS if it is one), and a migration in each migrations folder.
-COLUMNS = ("voice", "speed", "rvc", "listen", "text_channel_id")
+COLUMNS = ("voice", "speed", "rvc", "listen", "text_channel_id", "address", "wake_word", "memory")
+MEMORY_CHOICES = ("shared", "separate")
 BOOLEANS = frozenset({"rvc", "listen"})  # 0/1 in SQLite, boolean in PostgreSQL
 
 
 @dataclass(frozen=True)
 class GuildVoiceSettings:
-    """What one guild chose; `text_channel_id` None means "the channel /join was used in"."""
+    """What one guild chose; `text_channel_id` None means "the call's own text chat".
+
+    `address`: always | name | wake (services/voice/addressing.py). `memory`: "separate" gives the call
+    a memory of its own (kind "voice"); "shared" keeps it in the text chat memory of the channel the call
+    writes in, so /chat there and the call are one conversation (services/voice/memory.py).
+    """
 
     voice: str
     speed: float
     rvc: bool
     listen: bool
     text_channel_id: int | None = None
+    address: str = "always"
+    wake_word: str = ""
+    memory: str = "separate"
 
 
 class VoiceSettingsStore(ABC):

@@ -167,11 +167,14 @@ async def test_rvc_converts_what_is_spoken_and_a_failing_rvc_falls_back_to_the_p
 
         async def say() -> bytes:
             before = len(emulator.voice.received_pcm(guild_id))
+            sent_before = len(emulator.voice.packets_from_bot(guild_id))
             inter = await emulator.invoke(alice, general, "say", text=text)
             assert "Saying it" in (await inter.wait_done(timeout=10)).text
             await emulator.voice.wait_for_audio(guild_id, seconds=before / 192_000 + expected * 0.9, timeout=15)
             await asyncio.wait_for(session.queue.wait_idle(), 10)
-            return emulator.voice.received_pcm(guild_id)[before:]
+            # The packets that arrived, not received_pcm's slice: a packet lost under load before this
+            # /say would be padded as silence into it.
+            return b"".join(p.pcm for p in emulator.voice.packets_from_bot(guild_id)[sent_before:])
 
         converted = await say()
         assert rvc.loaded == "alice" and rvc.count("convert") == notices + 1

@@ -55,3 +55,25 @@ async def test_silence_is_sent_now_and_then_while_listening(bot_factory: Any, em
     await emulator.voice.wait_for(lambda: len(emulator.voice.packets_from_bot(guild_id)) >= 2, timeout=5,
                                   what="keep-alive packets from the bot")
     assert all(not any(p.pcm) for p in emulator.voice.packets_from_bot(guild_id))  # opus silence, nothing else
+
+
+async def test_addressing_needs_a_sane_wake_word_and_persists(bot_factory: Any, emulator: DiscordEmulator,
+                                                              make_settings: Any) -> None:
+    settings = make_settings()
+    bot = await bot_factory(extensions=["cogs.voice"], settings=settings)
+    alice, general = emulator.member("alice"), emulator.channel("general")
+
+    async def voice(**options: Any) -> str:
+        return (await (await emulator.invoke(alice, general, "voice", **options)).wait_done(timeout=5)).text
+
+    assert "Set a wake word first" in await voice(address="wake")
+    assert "one to three words of letters" in await voice(wake_word="@everyone")
+    assert "one to three words of letters" in await voice(wake_word="hey there my good bot")
+    saved = await voice(address="wake", wake_word="hey computer", memory="separate")
+    assert "answers: wake" in saved and "wake word: `hey computer`" in saved and "separate from text chat" in saved
+    assert "Set a wake word first" in await voice(wake_word="-")  # wake mode would be left without one
+    assert "wake word: none" in await voice(address="name", wake_word="-")
+    await bot.close()
+    await bot_factory(extensions=["cogs.voice"], settings=settings)
+    shown = await voice()
+    assert "answers: name" in shown and "wake word: none" in shown and "separate from text chat" in shown

@@ -27,7 +27,7 @@ from devtools.discord_emulator.rest.util import (
     no_content,
     snowflake,
 )
-from devtools.discord_emulator.world import Channel
+from devtools.discord_emulator.world import Channel, ChannelType
 
 routes = web.RouteTableDef()
 
@@ -186,3 +186,31 @@ async def reaction_users(request: web.Request) -> web.Response:
     record = _message(request, channel)
     users = record.reactions.get(request.match_info["emoji"]) or []
     return json_response([payloads.user(c.world.users[u]) for u in users])
+
+
+@routes.post("/channels/{channel_id}/messages/{message_id}/threads")
+async def start_thread_from_message(request: web.Request) -> web.Response:
+    """Start Thread from Message: a public thread whose id is the message's, THREAD_CREATE dispatched."""
+    c = core(request)
+    guild, channel = bot_channel(c, snowflake(request, "channel_id"))
+    record = _message(request, channel)
+    if guild is None or channel.is_thread or not channel.is_text:
+        raise not_text_channel()
+    if not c.world.permissions(c.world.bot_user, channel) & perms.CREATE_PUBLIC_THREADS:
+        raise missing_permissions()
+    if any(ch.id == record.id for ch in guild.channels.values()):
+        errors = FormErrors()
+        errors.add((), "THREAD_ALREADY_CREATED", "A thread has already been created for this message")
+        errors.raise_if_any()
+    body = await json_body(request)
+    name = str(body.get("name") or "").strip()
+    if not 1 <= len(name) <= 100:
+        errors = FormErrors()
+        errors.add(("name",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        errors.raise_if_any()
+    thread = Channel(record.id, ChannelType.PUBLIC_THREAD, name, guild.id, position=len(guild.channels),
+                     parent_id=channel.id, owner_id=c.world.bot_user.id)
+    guild.channels[thread.id] = thread
+    data = payloads.channel(thread)
+    await c.gateway.dispatch("THREAD_CREATE", {**data, "newly_created": True}, guild_id=guild.id)
+    return json_response(data, status=201)

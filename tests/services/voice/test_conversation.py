@@ -21,17 +21,19 @@ from services.chat.context import ContextBuilder
 from services.chat.memory import MessageRef, Turn
 from services.limits import MemberBuckets, MemberLimits, TokenQuotas
 from services.llm import build_router
-from services.speech import build_speech
+from services.speech import Transcript, build_speech
 from services.storage import Database
 from services.storage.sqlite.conversations import SqliteConversationStore
 from services.storage.sqlite.health import SqliteHealthStore
 from services.storage.sqlite.quotas import SqliteQuotaStore
 from services.storage.sqlite.usage import SqliteUsageStore
-from services.voice import BargedIn, GuildVoiceSettings, PcmQueue, Speaker, Utterance, VoiceConversation
+from services.voice import BargedIn, GuildVoiceSettings, PcmQueue, Speaker, TurnResult, Utterance, VoiceConversation
+from services.voice.addressing import Addressing
 from services.voice.conversation import LLM_APOLOGY, STT_UNAVAILABLE
 
 SCOPE = 900
 ALICE = Speaker(1, "alice")
+BOB = Speaker(2, "bob")
 GS = GuildVoiceSettings(voice="af_heart", speed=1.0, rvc=False, listen=True)
 
 
@@ -257,6 +259,101 @@ async def test_history_is_built_like_chat_a_leading_answer_is_dropped(make, serv
     assert sent[1]["content"] == "bob: Earlier question"
 
 
+async def test_a_speculative_transcript_is_used_instead_of_a_new_request(make, servers) -> None:
+    llm, _, whisper = servers
+    llm.queue(Reply(text="Paris."))
+    conversation, player = make()
+    done: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+    done.set_result(Transcript("What is the capital of Spain?"))
+    result = await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=done)
+    assert result.status == "complete" and result.transcript == "What is the capital of Spain?"
+    assert whisper.count("transcribe") == 0
+    assert player.posts[0] == "🎙️ **alice:** What is the capital of Spain?"
+
+
+async def test_in_name_mode_talk_between_members_is_ignored_and_a_named_turn_answered(make, servers) -> None:
+    llm, _, _ = servers
+    llm.default = Reply(text="Paris.")
+    conversation, player = make()
+    addressing = Addressing("name", ("EmuBot",), "Jarvis")
+
+    async def heard(text: str) -> TurnResult:
+        future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+        future.set_result(Transcript(text))
+        return await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=future, addressing=addressing)
+
+    ignored = await heard("Did you watch the game last night?")
+    assert ignored.status == "unaddressed" and not llm.chat_requests and player.posts == []
+    for kind in ("voice", "chat"):  # nothing of it is kept, in either memory
+        assert await conversation.context.store.recent(SCOPE, 1000, kind=kind) == []
+    answered = await heard("Jarvis, what is the capital of France?")
+    assert answered.status == "complete" and len(llm.chat_requests) == 1
+    assert llm.chat_requests[0].json["messages"][-1]["content"] == "alice: Jarvis, what is the capital of France?"
+
+
+async def test_in_name_mode_only_an_addressed_turn_barges_in(make, servers) -> None:
+    llm, _, _ = servers
+    llm.queue(Reply(text="One two three four five six. " * 8, token_delay=0.02), Reply(text="Okay."))
+    conversation, _ = make()
+    addressing = Addressing("name", ("EmuBot",), "")
+    answer = asyncio.create_task(conversation.answer("Count.", BOB, SCOPE, GS))
+    await asyncio.wait_for(conversation.queue.wait_audio(), 5)
+
+    def said(text: str) -> asyncio.Future[Transcript]:
+        future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+        future.set_result(Transcript(text))
+        return future
+
+    chatter = await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=said("He counts well."),
+                                      addressing=addressing, barge_in=True)
+    assert chatter.status == "unaddressed" and conversation.talking and not answer.done()
+    stop = await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=said("EmuBot, stop."),
+                                   addressing=addressing, barge_in=True)
+    assert (await answer).status == "interrupted" and stop.status == "complete"
+
+
+async def test_two_members_at_once_get_two_answers_each_with_their_own_words(make, servers) -> None:
+    llm, kokoro, _ = servers
+    llm.queue(Reply(text="Answer for alice.", token_delay=0.02), Reply(text="Answer for bob."))
+    conversation, _ = make()
+
+    def said(text: str) -> asyncio.Future[Transcript]:
+        future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+        future.set_result(Transcript(text))
+        return future
+
+    results = await asyncio.gather(
+        conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=said("What time is it?")),
+        conversation.hear(utterance(), BOB, SCOPE, GS, transcript=said("What day is it?")))
+    assert [r.status for r in results] == ["complete", "complete"]
+    asked = [r.json["messages"][-1]["content"] for r in llm.chat_requests]
+    assert asked == ["alice: What time is it?", "bob: What day is it?"]
+    assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == ["Answer for alice.",
+                                                                                 "Answer for bob."]
+
+
+async def test_the_first_clause_is_spoken_before_the_first_sentence_ends(make, servers) -> None:
+    llm, kokoro, _ = servers
+    llm.queue(Reply(text="Well, as far as I know, Paris is the capital of France. It is big.", token_delay=0.05))
+    conversation, _ = make()
+    result = await conversation.answer("Capital?", ALICE, SCOPE, GS)
+    assert result.status == "complete"
+    assert [r.json["input"] for r in kokoro.requests if r.route == "speech"] == [
+        "Well, as far as I know,", "Paris is the capital of France.", "It is big."]
+    assert result.answer == "Well, as far as I know, Paris is the capital of France. It is big."
+
+
+async def test_warming_opens_connections_once_per_interval(make, servers) -> None:
+    _, kokoro, whisper = servers
+    conversation, _ = make()
+    conversation.warm()
+    await whisper.wait_for("health", 1)
+    await kokoro.wait_for("health", 1)
+    conversation.warm()  # a member starting again a moment later: the connections are still warm
+    await asyncio.sleep(0.1)
+    assert whisper.count("health") == 1 and kokoro.count("health") == 1
+
+
 async def test_voice_turns_share_the_members_rate_limit_and_quota(make, servers, tmp_path: Path) -> None:
     llm, _, whisper = servers
     db = await Database.open(tmp_path / "limits.db")
@@ -280,4 +377,49 @@ async def test_voice_turns_share_the_members_rate_limit_and_quota(make, servers,
     assert (await conversation.hear(utterance(), bob, SCOPE, GS)).status == "complete"
     assert (await conversation.hear(utterance(), bob, SCOPE, GS)).status == "ignored"
     assert any(p.startswith("🎙️ **bob:** Slow down: you can ask again in") for p in player.posts)
+    await db.close()
+
+
+async def test_shared_memory_is_the_text_chats_and_separate_memory_the_calls_own(make, servers) -> None:
+    """/voice memory: shared reads and writes kind "chat" (what /chat in that channel reads), separate kind "voice"."""
+    llm, _, _ = servers
+    conversation, _ = make()
+    store = conversation.context.store
+    await store.add(SCOPE, Turn("user", "Typed in the chat", "bob", 2))
+    llm.queue(Reply(text="Shared."), Reply(text="Separate."))
+    await conversation.answer("Spoken, shared.", ALICE, SCOPE, replace(GS, memory="shared"))
+    assert "bob: Typed in the chat" in [m["content"] for m in llm.chat_requests[0].json["messages"]]
+    await conversation.answer("Spoken, separate.", ALICE, SCOPE, replace(GS, memory="separate"))
+    assert "bob: Typed in the chat" not in [m["content"] for m in llm.chat_requests[1].json["messages"]]
+    chat = [t.content for t in await store.recent(SCOPE, 1000, kind="chat")]
+    voice = [t.content for t in await store.recent(SCOPE, 1000, kind="voice")]
+    assert chat == ["Typed in the chat", "Spoken, shared.", "Shared."]
+    assert voice == ["Spoken, separate.", "Separate."]
+
+
+async def test_in_name_mode_talk_between_members_uses_none_of_their_rate(make, servers, tmp_path: Path) -> None:
+    llm, _, _ = servers
+    db = await Database.open(tmp_path / "limits.db")
+    limits = MemberLimits(MemberBuckets(per_minute=1, burst=1),
+                          TokenQuotas(SqliteQuotaStore(db), member_limit=0, server_limit=0))
+    conversation, player = make(limits=limits)
+    addressing = Addressing("name", ("EmuBot",), "")
+    llm.queue(Reply(text="Paris."))
+
+    def said(text: str) -> asyncio.Future[Transcript]:
+        future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+        future.set_result(Transcript(text))
+        return future
+
+    for _ in range(3):
+        chatter = await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=said("Nice weather."),
+                                          addressing=addressing)
+        assert chatter.status == "unaddressed"
+    asked = await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=said("EmuBot, capital of France?"),
+                                    addressing=addressing)
+    assert asked.status == "complete" and len(llm.chat_requests) == 1
+    again = await conversation.hear(utterance(), ALICE, SCOPE, GS, transcript=said("EmuBot, and of Spain?"),
+                                    addressing=addressing)
+    assert again.status == "ignored" and len(llm.chat_requests) == 1  # the one unit of rate was the named turn's
+    assert [p for p in player.posts if p.startswith("🎙️ **alice:** Slow down")]
     await db.close()

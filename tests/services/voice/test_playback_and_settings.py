@@ -91,6 +91,18 @@ async def test_settings_default_then_persist_across_a_reopen(backends: Backends)
     assert await store.get(1) == DEFAULTS
 
 
+async def test_addressing_wake_word_and_memory_are_stored_only_when_chosen(backend: Backend) -> None:
+    store = backend.voice_settings(DEFAULTS)
+    assert (DEFAULTS.address, DEFAULTS.wake_word, DEFAULTS.memory) == ("always", "", "separate")
+    chosen = await store.update(1, address="name", wake_word="Jarvis", memory="shared")
+    assert (chosen.address, chosen.wake_word, chosen.memory) == ("name", "Jarvis", "shared")
+    cleared = await store.update(1, wake_word="")
+    assert cleared.wake_word == "" and cleared.address == "name"  # "" is a choice (no wake word), not "unset"
+    assert (await store.update(2, speed=1.5)).address == "always"
+    with pytest.raises(ValueError, match="unknown voice settings"):
+        await store.update(1, wake="x")
+
+
 async def test_a_changed_default_still_reaches_servers_that_kept_it(backend: Backend) -> None:
     """Only what a server chose is stored: after `/voice speed:1.5`, a new KOKORO_VOICE still applies to it."""
     await backend.voice_settings(DEFAULTS).update(1, speed=1.5)

@@ -71,3 +71,23 @@ def test_short_sentences_are_joined_and_empty_ones_dropped() -> None:
         "Hi. Ok. So here is the actual answer."]
     assert cut_stream("Yes.", 5) == ["Yes."]
     assert speakable("`code` and ## heading > quote") == "code and heading quote"
+
+
+def cut_words(text: str, cutter: SentenceCutter) -> list[str]:
+    out = []
+    for word in text.split(" "):
+        out += cutter.feed(word + " ")
+    return out + cutter.flush()
+
+
+def test_the_first_piece_may_be_the_first_clause_later_ones_stay_sentences() -> None:
+    text = "Well, yes, Paris is the capital of France, and it is lovely. It sits on the Seine, a river. Done here."
+    assert cut_words(text, SentenceCutter(first_clause_words=4)) == [
+        "Well, yes, Paris is the capital of France,", "and it is lovely.", "It sits on the Seine, a river.",
+        "Done here."]
+    assert cut_words(text, SentenceCutter())[0] == "Well, yes, Paris is the capital of France, and it is lovely."
+    # No clause before the first sentence ends: the first sentence, as before. Numbers are not clauses.
+    assert cut_words("Paris is the capital. It is, I think, big.", SentenceCutter(first_clause_words=4)) == [
+        "Paris is the capital.", "It is, I think, big."]
+    assert cut_words("About 2,000,000 people live there, more or less.", SentenceCutter(first_clause_words=4)) == [
+        "About 2,000,000 people live there,", "more or less."]
