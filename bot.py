@@ -12,11 +12,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from config.settings import Settings
+from discord_ui.global_limit import pace_requests, share_of
 from discord_ui.metrics import AckTracker
 from discord_ui.routing import connector
 from discord_ui.ui import reply
 from services.container import Services
-from services.storage import Database
+from services.storage.backend import Backend
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,20 @@ class BotTree(app_commands.CommandTree):
             log.warning("Could not tell the user about the error: %s", exc)
 
 
-class Bot(commands.Bot):
+class Bot(commands.AutoShardedBot):
     """The session and database are the caller's (main opens and closes them); the bot builds the
-    services on them and closes those. Call discord_ui.routing.route_discord(settings) first."""
+    services on them and closes those. Call discord_ui.routing.route_discord(settings) first.
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession, db: Database, *,
+    Sharded as SHARD_COUNT and SHARD_IDS say (this process answers only its shards' servers, and DMs
+    with shard 0), or as Discord recommends when SHARD_COUNT is 0. Slash commands are synced by
+    the process that runs shard 0 only.
+    """
+
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession, backend: Backend, *,
                  extensions: Sequence[str] = EXTENSIONS, sync_commands: bool = True) -> None:
-        services = Services(settings, session, db)
+        home = settings.home_shards
+        sharding = {"shard_count": home.count, "shard_ids": home.sorted_ids()} if settings.shard_count else {}
+        services = Services(settings, session, backend)
         acks = AckTracker(services.metrics)
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -78,13 +86,16 @@ class Bot(commands.Bot):
             owner_ids=set(settings.bot_owner_ids) or None,
             tree_cls=BotTree,
             http_trace=acks.trace_config(),
+            **sharding,
         )
         self.settings = settings
         self.services = services
         self.acks = acks
         self.extensions_to_load = list(extensions)
         self.failed_extensions: dict[str, str] = {}
-        self.sync_commands = sync_commands
+        self.sync_commands = sync_commands and 0 in home.ids
+        share = share_of(settings.discord_global_rate_limit, home) if settings.shard_count else None
+        self.rest_pace = pace_requests(self, share) if share is not None else None
         self._closing: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
@@ -99,6 +110,9 @@ class Bot(commands.Bot):
         log.info("Loaded cogs: %s", ", ".join(self.extensions) or "none")
         if self.sync_commands:
             await self.sync_app_commands()
+        elif 0 not in self.settings.home_shards.ids:
+            log.info("Slash commands are synced by the process running shard 0, not this one (%s)",
+                     self.settings.home_shards.describe())
 
     async def sync_app_commands(self) -> None:
         """Guild sync is instant (development); global sync can take up to an hour to show."""
@@ -118,7 +132,8 @@ class Bot(commands.Bot):
         """No prefix commands: messages go only to the cogs' listeners (chat answers mentions)."""
 
     async def on_ready(self) -> None:
-        log.info("Connected as %s (%s) to %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+        log.info("Connected as %s (%s) to %d guilds on %s", self.user, getattr(self.user, "id", "?"), len(self.guilds),
+                 self.settings.home_shards.describe() if self.settings.shard_count else f"{self.shard_count} shard(s)")
         for guild in list(self.guilds):
             await self._leave_if_not_allowed(guild)
 

@@ -67,12 +67,13 @@ async def run(settings: Settings) -> None:
     also when building the bot fails (discord.py's advanced start-up shape)."""
     from bot import Bot  # discord and the cogs load only when actually running
     from discord_ui.routing import route_discord
-    from services.storage import Database
+    from services.storage.backend import open_backend
 
     route_discord(settings)
     timeout = aiohttp.ClientTimeout(total=settings.api_request_timeout)
-    async with await Database.open(settings.database_path) as db, aiohttp.ClientSession(timeout=timeout) as session:
-        async with Bot(settings, session, db) as bot:
+    async with open_backend(settings) as backend, aiohttp.ClientSession(timeout=timeout) as session:
+        log.info("Database: %s", backend.description)
+        async with Bot(settings, session, backend) as bot:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, lambda s=sig: _request_stop(bot, s))
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return _print_check_to_pipe(settings)
 
-    problem = rules.create_database_folder(settings.database_path)
+    problem = None if settings.database_url else rules.create_database_folder(settings.database_path)
     if problem:
         return _config_error(f"DATABASE_PATH {problem}")
     try:

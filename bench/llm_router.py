@@ -35,8 +35,10 @@ from devtools.fakes.llm_server import FakeLLMServer, Reply, refused_url  # noqa:
 from services.llm.base import LLMProvider, Message, TextDelta  # noqa: E402
 from services.llm.factory import build_router  # noqa: E402
 from services.llm.router import LLMRouter  # noqa: E402
-from services.llm.usage import UsageStore  # noqa: E402
-from services.storage import Cache, Database, HealthStore  # noqa: E402
+from services.storage import Database  # noqa: E402
+from services.storage.sqlite.cache import SqliteCache  # noqa: E402
+from services.storage.sqlite.health import SqliteHealthStore  # noqa: E402
+from services.storage.sqlite.usage import SqliteUsageStore  # noqa: E402
 
 ASK = [Message("system", "Be brief."), Message("user", "Tell me about benchmarks.", name="Ann")]
 GOAL_MS = 1.0
@@ -78,7 +80,7 @@ async def compare(runs: int, sides: dict[str, Callable[[], AsyncIterator[object]
 
 def router_for(env: dict[str, str], session: aiohttp.ClientSession, db: Database) -> LLMRouter:
     settings = load_settings({"DISCORD_TOKEN": "t" * 24, "API_CACHE_ENABLED": "false", **env})
-    return build_router(settings, session, health=HealthStore(db), usage=UsageStore(db), cache=Cache(db))
+    return build_router(settings, session, health=SqliteHealthStore(db), usage=SqliteUsageStore(db), cache=SqliteCache(db))
 
 
 async def overhead(runs: int, session: aiohttp.ClientSession, tmp: Path) -> float:

@@ -55,14 +55,14 @@ async def child() -> None:
     from config.log_setup import setup_logging
     from config.settings import load_settings
     from discord_ui.routing import route_discord
-    from services.storage import Database
+    from services.storage.backend import open_backend
 
     settings = load_settings(dict(os.environ))
     setup_logging(settings)
     route_discord(settings)
     timeout = aiohttp.ClientTimeout(total=settings.api_request_timeout)
-    async with await Database.open(settings.database_path) as db, aiohttp.ClientSession(timeout=timeout) as session:
-        bot = Bot(settings, session, db, extensions=COGS)
+    async with open_backend(settings) as backend, aiohttp.ClientSession(timeout=timeout) as session:
+        bot = Bot(settings, session, backend, extensions=COGS)
 
         async def on_ready() -> None:
             print(READY, flush=True)

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from services.chat.memory import ConversationStore, MessageRef, Turn  # noqa: E402
 from services.storage import Database  # noqa: E402
+from services.storage.sqlite.conversations import SqliteConversationStore  # noqa: E402
 
 CHANNELS, MEMBERS = 200, 500
 
@@ -79,7 +80,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         db = await Database.open(Path(folder) / "bench.db")
-        store = ConversationStore(db)
+        store = SqliteConversationStore(db)
         await fill(db, args.exchanges)
         rng = random.Random(2)
         n = args.repeat

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.reminders import ReminderStore
 from services.reminders.models import NewReminder
 from services.storage import Database
+from services.storage.sqlite.reminders import SqliteReminderStore
 
 _INSERT = ("INSERT INTO reminders (owner_id, guild_id, channel_id, dm, text, due_at, occurrence_at, tz, created_at, "
            "state, finished_at) VALUES (?, 1, 2, 0, 'stretch', ?, ?, 'UTC', 0, ?, ?)")
@@ -40,7 +40,7 @@ async def build(path: Path, pending: int, finished: int) -> None:
 
 async def run(path: Path, batch: int) -> dict[str, float]:
     db = await Database.open(path)
-    store = ReminderStore(db)
+    store = SqliteReminderStore(db)
     waits: list[float] = []
     done = asyncio.Event()
 

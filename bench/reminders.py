@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from services.reminders import DeliveryResult, DueReminder, ReminderService, ReminderStore
 from services.reminders.models import Outcome
 from services.storage import Database
+from services.storage.sqlite.reminders import SqliteReminderStore
 
 _INSERT = ("INSERT INTO reminders (owner_id, guild_id, channel_id, dm, text, due_at, occurrence_at, recurrence, "
            "tz, created_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?, 'UTC', ?)")
@@ -70,7 +71,7 @@ async def child_startup(path: Path) -> dict[str, Any]:
     before = rss_mib()
     started = time.perf_counter()
     db = await Database.open(path)
-    service = ReminderService(db)
+    service = ReminderService(SqliteReminderStore(db))
     scheduler = service.start(noop_deliver)
     await asyncio.wait_for(scheduler.wait_idle(), 60)
     elapsed = time.perf_counter() - started
@@ -85,7 +86,7 @@ async def child_load_all(path: Path) -> dict[str, Any]:
     """The contrast: a scheduler that keeps every pending reminder in memory (heap or list)."""
     started = time.perf_counter()
     db = await Database.open(path)
-    store = ReminderStore(db)
+    store = SqliteReminderStore(db)
     rows = await store.due(math.inf, 10_000_000)
     elapsed = time.perf_counter() - started
     result = {"startup_s": elapsed, "rss_mib": rss_mib(), "rows": len(rows)}
@@ -114,7 +115,7 @@ async def child_lateness(path: Path, mode: str, burst: int, spread: float) -> di
     start = time.time()
     first_due = math.floor(start) + 2.5  # half-way between two ticks of the poller
     if mode == "scheduler":
-        service = ReminderService(db)
+        service = ReminderService(SqliteReminderStore(db))
         scheduler = service.start(deliver)
         await asyncio.wait_for(scheduler.wait_idle(), 60)
         await add_burst(db, burst, first_due, spread)
@@ -125,7 +126,7 @@ async def child_lateness(path: Path, mode: str, burst: int, spread: float) -> di
         extra = {"scheduler_p99": stats.lateness_p99}
     else:
         await add_burst(db, burst, first_due, spread)
-        store = ReminderStore(db)
+        store = SqliteReminderStore(db)
         poller = asyncio.create_task(poll_loop(store, deliver))
         await asyncio.wait_for(finished.wait(), 60)
         poller.cancel()

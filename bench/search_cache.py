@@ -29,7 +29,9 @@ import aiohttp  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from devtools.fakes.search_servers import FakeSearchServers, wiki_page  # noqa: E402
 from services.search import build_search  # noqa: E402
-from services.storage import Cache, Database, HealthStore  # noqa: E402
+from services.storage import Database  # noqa: E402
+from services.storage.sqlite.cache import SqliteCache  # noqa: E402
+from services.storage.sqlite.health import SqliteHealthStore  # noqa: E402
 
 GOAL_P99_MS = 1.0
 NAMESPACES = ("search:wikipedia", "search:web", "search:urban", "llm")
@@ -81,7 +83,7 @@ async def main(entries: int, lookups: int) -> int:
         try:
             print(f"Filling the cache table with {entries:,} entries ...")
             keys = await fill(db, entries)
-            cache = Cache(db, max_entries=entries * 2)
+            cache = SqliteCache(db, max_entries=entries * 2)
             rng = random.Random(42)
 
             print(f"\n1. Cache.get, {lookups:,} lookups of random keys ({entries:,} rows)")
@@ -93,7 +95,7 @@ async def main(entries: int, lookups: int) -> int:
                 fake.wiki_pages["Python (programming language)"] = wiki_page(
                     "Python (programming language)", "Python is a high-level, general-purpose language. " * 8)
                 env = {**fake.settings_env(), "API_REQUEST_TIMEOUT": "10"}
-                health = HealthStore(db)
+                health = SqliteHealthStore(db)
                 cached = build_search(load_settings(env, require_token=False), session, cache, health).wikipedia
                 uncached = build_search(load_settings({**env, "API_CACHE_ENABLED": "false"}, require_token=False),
                                         session, cache, health).wikipedia

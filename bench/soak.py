@@ -32,6 +32,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from services.storage.backend import SqliteBackend
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -81,7 +83,7 @@ async def child(every: float) -> None:
     route_discord(settings)
     timeout = aiohttp.ClientTimeout(total=settings.api_request_timeout)
     async with await Database.open(settings.database_path) as db, aiohttp.ClientSession(timeout=timeout) as session:
-        bot = Bot(settings, session, db, extensions=COGS)
+        bot = Bot(settings, session, SqliteBackend(db), extensions=COGS)
 
         async def on_ready() -> None:
             print(READY, flush=True)

@@ -43,10 +43,13 @@ from devtools.fakes.llm_server import FakeLLMServer, FakeToolCall, Reply  # noqa
 from devtools.fakes.search_servers import FakeSearchServers, searxng_result  # noqa: E402
 from services.llm.base import Message, TextDelta  # noqa: E402
 from services.llm.factory import build_router  # noqa: E402
-from services.llm.usage import UsageStore  # noqa: E402
 from services.reminders import ReminderService  # noqa: E402
 from services.search import build_search  # noqa: E402
-from services.storage import Cache, Database, HealthStore  # noqa: E402
+from services.storage import Database  # noqa: E402
+from services.storage.sqlite.cache import SqliteCache  # noqa: E402
+from services.storage.sqlite.health import SqliteHealthStore  # noqa: E402
+from services.storage.sqlite.reminders import SqliteReminderStore  # noqa: E402
+from services.storage.sqlite.usage import SqliteUsageStore  # noqa: E402
 from services.tools import ToolContext, ToolLoop, build_tools  # noqa: E402
 from services.web import PageFetcher  # noqa: E402
 
@@ -174,11 +177,11 @@ async def main(runs: int, model_delay: float) -> None:
             settings = load_settings({"DISCORD_TOKEN": "t" * 24, "OLLAMA_HOST": server.url, "API_CACHE_ENABLED": "false",
                                       "WEB_SEARCH_ENGINE": "searxng", "WEB_SEARCH_RATE_LIMIT_DELAY": "0",
                                       **search.settings_env()})
-            health = HealthStore(db)
-            router = build_router(settings, session, health=health, usage=UsageStore(db), cache=Cache(db))
-            searches = build_search(settings, session, Cache(db), health)
+            health = SqliteHealthStore(db)
+            router = build_router(settings, session, health=health, usage=SqliteUsageStore(db), cache=SqliteCache(db))
+            searches = build_search(settings, session, SqliteCache(db), health)
             fetcher = PageFetcher()
-            loop = ToolLoop(router, build_tools(search=searches, reminders=ReminderService(db), fetcher=fetcher))
+            loop = ToolLoop(router, build_tools(search=searches, reminders=ReminderService(SqliteReminderStore(db)), fetcher=fetcher))
             answer = Reply(text="About 384,400 km [1].", first_token_delay=model_delay)
             kinds = {
                 "baseline (no tools)": ([answer], ()),

@@ -52,16 +52,15 @@ from devtools.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
 from devtools.testenv import bot_test_env  # noqa: E402
 from services.chat.attachments import AttachmentReader  # noqa: E402
 from services.chat.context import ContextBuilder  # noqa: E402
-from services.chat.memory import ConversationStore  # noqa: E402
-from services.chat.profiles import ChatProfileStore  # noqa: E402
 from services.chat.turn import ChatTurns  # noqa: E402
-from services.llm import UsageStore, build_router  # noqa: E402
+from services.llm import build_router  # noqa: E402
 from services.llm.capabilities import ModelCapabilities  # noqa: E402
 from services.llm.factory import build_chain  # noqa: E402
 from services.reminders import ReminderService  # noqa: E402
 from services.search import build_search  # noqa: E402
 from services.speech import build_speech  # noqa: E402
-from services.storage import Cache, Database, HealthStore  # noqa: E402
+from services.storage import Database  # noqa: E402
+from services.storage.backend import SqliteBackend  # noqa: E402
 from services.tools import ToolLoop, build_tools  # noqa: E402
 from services.voice import EndpointConfig, GuildVoiceSettings, PcmQueue, Speaker, VoiceConversation  # noqa: E402
 from services.voice.turns import HeardTurn, TurnTaker  # noqa: E402
@@ -202,16 +201,17 @@ async def main() -> None:
                "KOKORO_API_URL": kokoro.url, "WHISPER_API_URL": stt.url, "WHISPER_MODEL": WHISPER_MODEL,
                "LLM_TOTAL_TIMEOUT": "60"}
         settings = load_settings(env, require_token=False)
-        router = build_router(settings, session, health=HealthStore(db), usage=UsageStore(db))
+        backend = SqliteBackend(db)
+        router = build_router(settings, session, health=backend.health(), usage=backend.usage())
         speech = build_speech(settings, session, None)
-        context = ContextBuilder(ConversationStore(db), "Be brief.", 3000)
-        search = build_search(settings, session, Cache(db), HealthStore(db))
+        context = ContextBuilder(backend.conversations(), "Be brief.", 3000)
+        search = build_search(settings, session, backend.cache(), backend.health())
         fetcher = PageFetcher(timeout=3)
-        tools = build_tools(search=search, reminders=ReminderService(db), fetcher=fetcher)
+        tools = build_tools(search=search, reminders=ReminderService(backend.reminders()), fetcher=fetcher)
         # The voice turn as the bot runs it: a chat turn (persona, model chain, tools offered, memory).
         turns = ChatTurns(context=context, voice_context=context.for_voice(), loop=ToolLoop(router, tools),
                           attachments=AttachmentReader(session), capabilities=ModelCapabilities(router.providers),
-                          profiles=ChatProfileStore(db, default_persona="Be brief.", default_chain=build_chain(settings),
+                          profiles=backend.chat_profiles(default_persona="Be brief.", default_chain=build_chain(settings),
                                                     providers=list(router.providers)))
 
         def conversation(way: Way) -> tuple[VoiceConversation, PcmQueue]:

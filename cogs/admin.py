@@ -2,7 +2,9 @@
 
 The cog runs the monitor (its only starter and stopper) because one probe needs the Discord client
 (gateway latency) and the alerts go to a Discord channel; the probes and their bookkeeping live in
-services/health and services/probes.py.
+services/health and services/probes.py. With several processes, every process probes its own
+gateway connection, the leader probes the services and posts the alerts (for changes any process
+saw), so each alert is posted once.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from discord_ui.permissions import may_administer_bot
 from discord_ui.ui import NO_MENTIONS, reply
 from services.errors import TransientError
 from services.health.monitor import Probe, ProbeResult, worth_alerting
+from services.shards import gateway_service
 from services.storage import ServiceHealth
 
 log = logging.getLogger(__name__)
 
-GATEWAY = "discord:gateway"
 MAX_QUEUED_ALERTS = 100
 
 
@@ -34,6 +36,8 @@ class Admin(commands.Cog):
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
         self.monitor = bot.services.monitor
+        self.coordinator = bot.services.coordinator
+        self.gateway = gateway_service(bot.settings.home_shards)
         self.started_at = time.time()
         self._connected = asyncio.Event()
         self._alerts: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUED_ALERTS)
@@ -44,15 +48,16 @@ class Admin(commands.Cog):
     async def cog_load(self) -> None:
         if self.bot.is_ready():  # reloaded while connected: no on_connect will come
             self._connected.set()
-        self.monitor.add_probe(Probe(GATEWAY, self.probe_gateway))
+        self.monitor.add_probe(Probe(self.gateway, self.probe_gateway, local=True))
         if self.bot.settings.health_alert_channel_id:
-            self._unsubscribe = self.monitor.on_change(self._queue_alert)
+            self.bot.services.health.add_listener(self._queue_alert, everywhere=True)
+            self._unsubscribe = lambda: self.bot.services.health.remove_listener(self._queue_alert)
             self._alert_task = asyncio.create_task(self._post_alerts(), name="health-alerts")
         self.monitor.start()
 
     async def cog_unload(self) -> None:
         await self.monitor.stop()
-        self.monitor.remove_probe(GATEWAY)
+        self.monitor.remove_probe(self.gateway)
         self._unsubscribe()
         if self._alert_task is not None:
             self._alert_task.cancel()
@@ -98,7 +103,7 @@ class Admin(commands.Cog):
                 async with asyncio.timeout(self.monitor.timeout / 2):
                     await self._connected.wait()
             except TimeoutError:
-                raise TransientError(GATEWAY, "not connected to the Discord gateway") from None
+                raise TransientError(self.gateway, "not connected to the Discord gateway") from None
         latency = self.bot.latency
         if not math.isfinite(latency):
             return ProbeResult("degraded", "connected, no heartbeat acknowledged yet")
@@ -107,8 +112,9 @@ class Admin(commands.Cog):
     # --- alerts --------------------------------------------------------------------------------
 
     async def _queue_alert(self, old: ServiceHealth | None, new: ServiceHealth) -> None:
-        """Called inside the request that changed the state: queue only, never wait for Discord."""
-        if not worth_alerting(old, new):
+        """Called inside the request that changed the state: queue only, never wait for Discord.
+        Only the leader posts (it hears the other processes' changes too)."""
+        if not worth_alerting(old, new) or not self.coordinator.is_leader:
             return
         try:
             self._alerts.put_nowait(alert_text(old, new, self.bot.settings.secrets()))
@@ -148,7 +154,7 @@ class Admin(commands.Cog):
             else:
                 self._last_refresh = time.monotonic()
                 log.info("/health refresh by %s (%s)", interaction.user, interaction.user.id)
-                await self.monitor.run_once()
+                await self.monitor.run_once(everything=True)
         await reply(interaction, note, embed=await self.health_embed(interaction.guild_id), ephemeral=True)
 
     def _refresh_wait(self) -> float:
@@ -169,10 +175,19 @@ class Admin(commands.Cog):
             cache=await services.cache.stats(), usage=await services.llm.usage.for_day(),
             uptime_s=now - self.started_at,
             gateway_ms=latency * 1000 if self._connected.is_set() and math.isfinite(latency) else None,
-            database_bytes=await services.db.size_bytes(), interval=self.monitor.interval,
+            database_bytes=await services.backend.size_bytes(), interval=self.monitor.interval,
             last_round_at=self.monitor.last_round_at, secrets=self.bot.settings.secrets(),
+            database=services.backend.kind, process=await self.process_line(),
             quotas=await services.limits.quotas.summary(guild_id),
             labels={services.search.web.service: f"{services.search.web.service} ({services.search.web.engine})"}))
+
+    async def process_line(self) -> str | None:
+        """Which process answered and which one leads, when several share the database."""
+        if not self.bot.services.backend.shared:
+            return None
+        leader = await self.coordinator.leader_name()
+        lead = "this one" if self.coordinator.is_leader else (leader or "none right now")
+        return f"{self.coordinator.name}; leader: {lead}"
 
     @app_commands.command(name="cache-clear", description="Empty the cache, or one namespace of it")
     @app_commands.describe(namespace="Only this namespace (e.g. search:web); empty = everything")

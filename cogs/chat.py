@@ -58,8 +58,10 @@ class Chat(commands.Cog):
         self.order = bot.services.chat_order
         self.limits = bot.services.limits
         self.answering: set[asyncio.Task[object]] = set()
+        coordinator = bot.services.coordinator
         self.prune_history = pruning_loop("chat turns", settings.chat_history_days,
-                                          lambda: self.store.prune(settings.chat_history_days))
+                                          lambda: self.store.prune(settings.chat_history_days),
+                                          leader=lambda: coordinator.is_leader)
 
     async def cog_load(self) -> None:
         self.prune_history.start()

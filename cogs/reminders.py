@@ -137,7 +137,9 @@ class Reminders(commands.Cog):
         self.bot = bot
         self.service = bot.services.reminders
         self.late_note_after = bot.settings.reminder_late_note_after
-        self.prune_history = pruning_loop("finished reminders", self.service.history_days, self.service.prune_finished)
+        coordinator = bot.services.coordinator
+        self.prune_history = pruning_loop("finished reminders", self.service.history_days, self.service.prune_finished,
+                                          leader=lambda: coordinator.is_leader)
 
     async def cog_load(self) -> None:
         # Overdue reminders from before a restart go out now; REST works before the gateway connects.
@@ -151,7 +153,11 @@ class Reminders(commands.Cog):
     # --- delivery ----------------------------------------------------------------------------
 
     async def deliver(self, due: DueReminder) -> DeliveryResult:
-        """Post in the reminder's channel, else by DM; Discord's refusals become a DeliveryResult."""
+        """Post in the reminder's channel, else by DM; Discord's refusals become a DeliveryResult.
+
+        The nonce is the same for every attempt at one occurrence: with discord.py's enforce_nonce,
+        Discord answers a repeat (after a crash between its answer and our commit, or from another
+        process taking over the claim) with the message it already created."""
         reminder = due.reminder
         now = datetime.now(UTC).timestamp()
         note = lateness_note(due.late_by, threshold=self.late_note_after)
@@ -165,7 +171,7 @@ class Reminders(commands.Cog):
             # Set in a DM channel (no guild): a mention there adds nothing.
             text = delivery_text(reminder, now=now, late_note=note, in_channel=reminder.guild_id is not None)
             try:
-                await channel.send(text, allowed_mentions=owner_only(reminder.owner_id))
+                await channel.send(text, allowed_mentions=owner_only(reminder.owner_id), nonce=reminder.nonce)
                 return DeliveryResult.sent("channel")
             except (discord.NotFound, discord.Forbidden) as exc:
                 # Channel deleted, or the bot lost access: the owner still gets it by DM.
@@ -180,7 +186,7 @@ class Reminders(commands.Cog):
         prefix = f"channel: {channel_problem}; DM: " if channel_problem else "DM: "
         try:
             dm = await self.bot.create_dm(discord.Object(reminder.owner_id))
-            await dm.send(text, allowed_mentions=owner_only(reminder.owner_id))
+            await dm.send(text, allowed_mentions=owner_only(reminder.owner_id), nonce=reminder.nonce)
         except discord.HTTPException as exc:
             unreachable = isinstance(exc, discord.NotFound) or exc.code in (_UNKNOWN_USER, _INVALID_RECIPIENT)
             return DeliveryResult.failed(prefix + _describe(exc), permanent=unreachable)

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from config.settings import Settings
-from services.redact import redact
+from services.redact import describe_url, redact
 
 CHANGED = "*"
 
@@ -71,4 +71,17 @@ def summary(s: Settings) -> list[tuple[str, str]]:
     return [("LLM", llm), ("Fallback", fallback), ("Chat", chat), ("Voice in", voice_in), ("Voice out", voice_out),
             ("Web search", search), ("Wikipedia", url(s.wikipedia_url)),
             ("Limits", f"{rate}; tokens a day: {quota}"),
-            ("Database", s.database_path), ("Log file", log_file)]
+            ("Database", database(s)), ("Shards", shards(s)), ("Log file", log_file)]
+
+
+def database(s: Settings) -> str:
+    if s.database_url:
+        return f"PostgreSQL at {describe_url(s.database_url)} (several processes may share it)"
+    return f"SQLite {s.database_path} (one process)"
+
+
+def shards(s: Settings) -> str:
+    if not s.shard_count:
+        return "as Discord recommends, all in this process"
+    home = s.home_shards
+    return f"this process runs {home.describe()}" if not home.is_all else f"all {s.shard_count} in this process"

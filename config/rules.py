@@ -49,10 +49,28 @@ def combination_errors(s: Settings) -> list[SettingsError]:
     if s.voice_candidate_ms >= s.voice_silence_ms:
         errors.append(SettingsError("VOICE_CANDIDATE_MS", f"must be shorter than VOICE_SILENCE_MS ({s.voice_silence_ms}), "
                                     "or 0 to transcribe only after the full silence"))
-    problem = database_problem(s.database_path)
-    if problem:
-        errors.append(SettingsError("DATABASE_PATH", problem))
+    if not s.database_url:
+        problem = database_problem(s.database_path)
+        if problem:
+            errors.append(SettingsError("DATABASE_PATH", problem))
+    errors += _shard_errors(s)
     return errors
+
+
+def _shard_errors(s: Settings) -> list[SettingsError]:
+    if not s.shard_ids:
+        return []
+    if not s.shard_count:
+        return [SettingsError("SHARD_IDS", "needs SHARD_COUNT, the number of shards of the whole bot "
+                              f"(e.g. SHARD_COUNT=2 with SHARD_IDS={','.join(map(str, s.shard_ids))})")]
+    beyond = [i for i in s.shard_ids if i >= s.shard_count]
+    if beyond:
+        return [SettingsError("SHARD_IDS", f"lists shard {beyond[0]}, but SHARD_COUNT={s.shard_count} numbers shards "
+                              f"0 to {s.shard_count - 1}")]
+    if len(set(s.shard_ids)) < s.shard_count and not s.database_url:
+        return [SettingsError("SHARD_IDS", "runs only some of the shards, so other processes run the rest, and "
+                              "SQLite is for one process: set DATABASE_URL to a PostgreSQL database all of them share")]
+    return []
 
 
 def _missing_key(s: Settings, provider: str, chosen_by: str) -> SettingsError | None:

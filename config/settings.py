@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from config.errors import SettingsError, SettingsErrors, combined
 from config.rules import combination_errors, is_hosted_api
 from services.redact import redact, url_credentials
+from services.shards import Shards
 
 __all__ = ["ModelRef", "Settings", "SettingsError", "SettingsErrors", "env_example", "load_settings"]
 
@@ -182,6 +183,38 @@ def _parse_budget(name: str, raw: str) -> tuple[tuple[str, int], ...]:
     return tuple(budgets)
 
 
+def _parse_database_url(name: str, raw: str) -> str:
+    """postgresql://user:password@host:5432/database (or postgres://); empty = SQLite at DATABASE_PATH."""
+    value = raw.strip()
+    if not value:
+        return ""
+    shown = redact(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise SettingsError(name, f"must be a postgresql:// URL with a valid port, got {shown!r}") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise SettingsError(name, "must start with postgresql:// (e.g. postgresql://bot:secret@localhost:5432/bot), "
+                            f"or be empty to use SQLite at DATABASE_PATH; got {shown!r}")
+    if not parts.hostname and "host=" not in parts.query:
+        raise SettingsError(name, f"names no host: postgresql://user:password@HOST:5432/database, got {shown!r}")
+    if not parts.path.strip("/"):
+        raise SettingsError(name, f"names no database: postgresql://user:password@host:5432/DATABASE, got {shown!r}")
+    return value
+
+
+def _parse_shard_ids(name: str, raw: str) -> tuple[int, ...]:
+    ids = []
+    for part in _split_list(raw):
+        if not _is_number(part, 5):
+            raise SettingsError(name, f"must be a comma-separated list of shard numbers (0, 1, ...), got {part!r}")
+        if int(part) in ids:
+            raise SettingsError(name, f"lists shard {int(part)} twice")
+        ids.append(int(part))
+    return tuple(ids)
+
+
 AUTO = "auto"
 DEFAULT_LLM_CONCURRENCY = (("ollama", 4), ("openrouter", 16), ("openai", 16))
 PAID_DAILY_BUDGET = 500_000  # tokens a day for a hosted, paid API unless LLM_DAILY_TOKEN_BUDGET says otherwise
@@ -248,10 +281,15 @@ class Settings:
     discord_members_intent: bool = _field(False, "Discord", "Ask for the Server Members intent (switch it on in the developer portal first): a member's reminders are cancelled as soon as they leave a server, not at their next delivery", _parse_bool)
     discord_api_base_url: str = _field("", "Discord", "Advanced/testing: REST base instead of https://discord.com/api/v10 (local emulator)", _URL_OPT)
     discord_gateway_url: str = _field("", "Discord", "Advanced/testing: gateway websocket URL instead of wss://gateway.discord.gg", _parse_str)
+    discord_global_rate_limit: float = _field(50.0, "Discord", "REST requests per second Discord allows this bot token in all (50 unless Discord raised it); several processes split it by shards", _parse_float(minimum=1))
     discord_ca_file: str = _field("", "Discord", "Advanced/testing: extra CA certificate (PEM) to trust for TLS, e.g. a local voice server", _parse_str)
 
     # --- Core ----------------------------------------------------------------------------------
-    database_path: str = _field("data/bot.db", "Core", "SQLite database file (created with its folder on first start)", _parse_str)
+    database_path: str = _field("data/bot.db", "Core", "SQLite database file (created with its folder on first start); used when DATABASE_URL is empty", _parse_str)
+    database_url: str = _field("", "Core", "PostgreSQL instead of SQLite, for several processes: postgresql://user:password@host:5432/database (password hidden in logs)", _parse_database_url)
+    database_pool_size: int = _field(10, "Core", "PostgreSQL connections one process keeps at most", _parse_int(minimum=2, maximum=100))
+    shard_count: int = _field(0, "Core", "Discord shards of the whole bot (all processes); 0 = Discord's recommended count, one process", _parse_int(minimum=0, maximum=10_000))
+    shard_ids: tuple[int, ...] = _field((), "Core", "The shards this process runs, e.g. 0,1 here and 2,3 in another process; empty = all of SHARD_COUNT", _parse_shard_ids)
     log_level: str = _field("INFO", "Core", "Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL", _parse_choice(LOG_LEVELS, upper=True))
     log_file_enabled: bool = _field(False, "Core", "Also log to a rotating file logs/bot.log in DATABASE_PATH's folder (data/logs/bot.log by default)", _parse_bool)
     log_file_max_bytes: int = _field(5_000_000, "Core", "Size at which the log file rotates (bytes)", _parse_int(minimum=10_000))
@@ -361,6 +399,7 @@ class Settings:
     reminder_max_per_user: int = _field(25, "Reminders", "Pending reminders per user", _parse_int(minimum=1))
     reminder_max_attempts: int = _field(5, "Reminders", "Delivery attempts before a reminder is marked failed", _parse_int(minimum=1))
     reminder_history_days: float = _field(30, "Reminders", "Days a delivered, failed or cancelled reminder is kept (fractions allowed)", _parse_float(minimum=0.001))
+    reminder_claim_lease: float = _field(15.0, "Reminders", "With PostgreSQL: seconds a claim on a reminder being delivered lasts unrenewed; a crashed process's reminders are taken over after this", _parse_float(minimum=1, maximum=120))
     reminder_late_note_after: float = _field(60.0, "Reminders", "A reminder delivered later than this (seconds) says how late it is", _parse_float(minimum=0))
 
     # --- Health --------------------------------------------------------------------------------
@@ -412,7 +451,8 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Secret values currently set, so logs and messages can redact them; also the user-info and
-        query values of every URL setting (a key pasted into OLLAMA_HOST is a secret too)."""
+        query values of every URL setting (a key pasted into OLLAMA_HOST is a secret too,
+        DATABASE_URL's password)."""
         found = [getattr(self, f.name) for f in dataclasses.fields(self)
                  if f.metadata["spec"].secret and getattr(self, f.name)]
         for f in dataclasses.fields(self):
@@ -455,6 +495,13 @@ class Settings:
     @property
     def database_file(self) -> Path:
         return Path(self.database_path)
+
+    @property
+    def home_shards(self) -> Shards:
+        """The shards this process runs (SHARD_COUNT 0: the whole bot, however Discord shards it)."""
+        if not self.shard_count:
+            return Shards.every(1)
+        return Shards.of(self.shard_count, self.shard_ids) if self.shard_ids else Shards.every(self.shard_count)
 
 
 def _display(value: Any) -> str:

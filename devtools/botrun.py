@@ -1,8 +1,9 @@
 """The real Bot started the way main.py starts it, for tests and benchmarks.
 
-`RunningBot.start(settings)` routes discord.py (`route_discord`), opens a database and an HTTP session
-it owns, builds the bot on them and starts it; `stop()` closes the bot, then the session and the
-database, in that order, as main.py's `async with` blocks do.
+`RunningBot.start(settings)` routes discord.py (`route_discord`), opens a database backend and an HTTP
+session it owns, builds the bot on them and starts it; `stop()` closes the bot, then the session and
+the database, in that order, as main.py's `async with` blocks do. Unlike main.py it does not lock a
+SQLite file for the process (a test may open the same file beside the bot).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import aiohttp
@@ -17,7 +19,7 @@ import aiohttp
 from bot import EXTENSIONS, Bot
 from config.settings import Settings
 from discord_ui.routing import route_discord
-from services.storage import Database
+from services.storage.backend import Backend, open_backend
 
 
 @dataclass
@@ -25,20 +27,22 @@ class RunningBot:
     bot: Bot
     task: asyncio.Task[None]
     session: aiohttp.ClientSession
-    db: Database
+    backend: Backend
+    _opened: AbstractAsyncContextManager[Backend]
 
     @classmethod
     async def start(cls, settings: Settings, *, extensions: Sequence[str] = EXTENSIONS, sync_commands: bool = True,
                     wait_ready: bool = True, timeout: float = 15.0) -> RunningBot:
         """Start and (unless wait_ready=False) wait for on_ready; what stopped a bot that died is raised."""
         route_discord(settings)
-        db = await Database.open(settings.database_path)
+        opened = open_backend(settings, exclusive=False)
+        backend = await opened.__aenter__()
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.api_request_timeout))
         try:
-            bot = Bot(settings, session, db, extensions=extensions, sync_commands=sync_commands)
+            bot = Bot(settings, session, backend, extensions=extensions, sync_commands=sync_commands)
         except BaseException:
             await session.close()
-            await db.close()
+            await opened.__aexit__(None, None, None)
             raise
         bot._connection.guild_ready_timeout = 0.1  # discord.py waits this long after the last GUILD_CREATE
         ready = asyncio.Event()
@@ -47,7 +51,8 @@ class RunningBot:
             ready.set()
 
         bot.add_listener(on_ready, "on_ready")
-        running = cls(bot, asyncio.create_task(bot.start(settings.discord_token), name="bot"), session, db)
+        running = cls(bot, asyncio.create_task(bot.start(settings.discord_token), name="bot"), session, backend,
+                      opened)
         if wait_ready:
             waiter = asyncio.ensure_future(ready.wait())
             done, _ = await asyncio.wait({waiter, running.task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -68,4 +73,4 @@ class RunningBot:
                 await asyncio.wait_for(self.task, 10)
         finally:
             await self.session.close()
-            await self.db.close()
+            await self._opened.__aexit__(None, None, None)

@@ -38,6 +38,8 @@ class HealthReport:
     interval: float
     last_round_at: float | None
     secrets: Sequence[str] = ()
+    database: str = "sqlite"
+    process: str | None = None  # "host:pid (shard 1 of 2); leader: ..." when processes share the database
     quotas: QuotaSummary | None = None  # today in the server /health was asked in
     labels: Mapping[str, str] = field(default_factory=dict)  # service -> how to show it, e.g. its engine
 
@@ -168,7 +170,10 @@ def health_embed(report: HealthReport) -> discord.Embed:
     gateway = f"{report.gateway_ms:.0f} ms" if report.gateway_ms is not None else "not connected"
     embed.add_field(name="Gateway", value=gateway)
     embed.add_field(name="Uptime", value=duration(report.uptime_s))
-    embed.add_field(name="Database", value=f"{report.database_bytes / 1e6:.1f} MB")
+    kind = {"sqlite": "SQLite", "postgres": "PostgreSQL"}.get(report.database, report.database)
+    embed.add_field(name="Database", value=f"{kind}, {report.database_bytes / 1e6:.1f} MB")
+    if report.process:
+        embed.add_field(name="Process", value=clean(report.process, report.secrets, 300), inline=False)
     last = ago(report.now - report.last_round_at) if report.last_round_at else "not yet"
     embed.set_footer(text=f"Probed every {report.interval:g} s, last round {last}. Stale: from before the "
                           f"restart or older than {2 * report.interval:g} s. refresh:true probes now.")

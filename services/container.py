@@ -1,4 +1,4 @@
-"""Builds every service and store once from settings, the shared HTTP session and the database.
+"""Builds every service and store once from settings, the shared HTTP session and the database backend.
 
 Cogs take what they need from here; none builds a store or reads a setting-derived file itself.
 """
@@ -17,10 +17,9 @@ from services.chat.memory import ConversationStore
 from services.chat.ordering import ConversationOrder
 from services.chat.profiles import ChatProfileStore
 from services.chat.turn import ChatTurns
-from services.health.history import HealthHistory
 from services.health.monitor import HealthMonitor, log_state_changes
-from services.limits import MemberBuckets, MemberLimits, QuotaStore, TokenQuotas
-from services.llm import LLMRouter, UsageStore, build_router
+from services.limits import MemberBuckets, MemberLimits, TokenQuotas
+from services.llm import LLMRouter, build_router
 from services.llm.capabilities import ModelCapabilities
 from services.llm.factory import build_chain
 from services.metrics import Metrics
@@ -28,7 +27,9 @@ from services.probes import build_probes
 from services.reminders import ReminderService
 from services.search import SearchServices, build_search
 from services.speech import STT, TTS, SpeechServices, VoiceConverter, build_speech
-from services.storage import Cache, Database, HealthStore, ServiceHealth
+from services.storage import Cache, HealthStore, ServiceHealth
+from services.storage.backend import Backend
+from services.storage.coordination import Coordinator
 from services.tools import ToolLoop, ToolRegistry, build_tools
 from services.voice import GuildVoiceSettings, VoiceOptOutStore, VoiceSettingsStore
 from services.web import PageFetcher
@@ -42,12 +43,14 @@ class Services:
 
     Background work has one owner each, the cog that gives it what only Discord has: the admin cog
     runs the health monitor (it adds the gateway probe and posts alerts), the reminders cog runs the
-    reminder scheduler (it supplies the delivery). Neither is stopped here.
+    reminder scheduler (it supplies the delivery). Neither is stopped here. The coordinator says
+    whether this process leads the once-per-bot work and which shards' reminders it delivers.
     """
 
     settings: Settings
     session: aiohttp.ClientSession
-    db: Database
+    backend: Backend
+    coordinator: Coordinator = field(init=False)
     cache: Cache = field(init=False)
     health: HealthStore = field(init=False)
     limits: MemberLimits = field(init=False)  # the per-member rate limit and daily token quotas
@@ -75,33 +78,36 @@ class Services:
     chat_turns: ChatTurns = field(init=False)  # one chat turn: attachments, persona, tools, memory
 
     def __post_init__(self) -> None:
-        s = self.settings
-        self.cache = Cache(self.db, max_entries=s.api_cache_max_size)
-        self.health = HealthStore(self.db)
+        s, backend = self.settings, self.backend
+        self.coordinator = backend.coordinator(s.home_shards)
+        self.cache = backend.cache(max_entries=s.api_cache_max_size)
+        self.health = backend.health()
         per_minute, burst = s.member_rate()
         self.limits = MemberLimits(MemberBuckets(per_minute, burst), TokenQuotas(
-            QuotaStore(self.db), member_limit=s.member_daily_tokens, server_limit=s.server_daily_tokens))
-        self.llm = build_router(s, self.session, health=self.health, usage=UsageStore(self.db), cache=self.cache,
+            backend.quotas(), member_limit=s.member_daily_tokens, server_limit=s.server_daily_tokens))
+        self.llm = build_router(s, self.session, health=self.health, usage=backend.usage(), cache=self.cache,
                                 quotas=self.limits.quotas)
         self.search = build_search(s, self.session, self.cache, self.health)
-        self.reminders = ReminderService.from_settings(self.db, s)
+        self.reminders = ReminderService.from_settings(backend.reminders(), s, coordinator=self.coordinator)
         self.speech = build_speech(s, self.session, self.health)
         self.tts, self.stt, self.rvc = self.speech.tts, self.speech.stt, self.speech.rvc
         self.system_prompt = load_system_prompt(s.chat_system_prompt, s.chat_system_prompt_file)
-        self.conversations = ConversationStore(self.db)
+        self.conversations = backend.conversations()
         self.chat_order = ConversationOrder(s.chat_channel_concurrency)
         self.chat_context = ContextBuilder(self.conversations, self.system_prompt, s.chat_context_tokens)
         self.voice_context = self.chat_context.for_voice()
-        self.voice_settings = VoiceSettingsStore(self.db, GuildVoiceSettings(
+        self.voice_settings = backend.voice_settings(GuildVoiceSettings(
             voice=s.kokoro_voice, speed=s.kokoro_speed, rvc=bool(s.rvc_model), listen=True))
-        self.voice_optouts = VoiceOptOutStore(self.db)
+        self.voice_optouts = backend.voice_optouts()
         self.health.add_listener(log_state_changes())
+        coordinator = self.coordinator
         self.metrics = self._watched(Metrics())
         self.monitor = HealthMonitor(
-            self.health, HealthHistory(self.db),
-            build_probes(llm=self.llm, search=self.search, speech=self.speech, db=self.db,
+            self.health, backend.health_history(),
+            build_probes(llm=self.llm, search=self.search, speech=self.speech, backend=backend,
                          timeout=s.health_probe_timeout),
-            interval=s.health_check_interval, timeout=s.health_probe_timeout, history_days=s.health_history_days)
+            interval=s.health_check_interval, timeout=s.health_probe_timeout, history_days=s.health_history_days,
+            leader=lambda: coordinator.is_leader, shared=backend.shared)
         self.page_fetcher = PageFetcher(timeout=s.read_url_timeout, max_bytes=s.read_url_max_bytes,
                                         max_chars=s.read_url_max_chars, user_agent=s.search_user_agent)
         self.tools = build_tools(search=self.search, reminders=self.reminders, fetcher=self.page_fetcher,
@@ -114,8 +120,8 @@ class Services:
             text_chars=s.attachment_text_chars, image_max_side=s.llm_image_max_side,
             image_max_bytes=s.llm_image_max_bytes, voice_max_seconds=s.voice_message_max_seconds,
             timeout=s.api_request_timeout)
-        self.profiles = ChatProfileStore(self.db, default_persona=self.system_prompt, default_chain=build_chain(s),
-                                         providers=list(self.llm.providers))
+        self.profiles = backend.chat_profiles(default_persona=self.system_prompt, default_chain=build_chain(s),
+                                              providers=list(self.llm.providers))
         self.chat_turns = ChatTurns(context=self.chat_context, voice_context=self.voice_context,
                                     loop=ToolLoop(self.llm, self.tools, max_rounds=s.llm_tool_max_rounds),
                                     attachments=self.attachments, capabilities=self.capabilities,
@@ -142,7 +148,10 @@ class Services:
         return metrics
 
     async def start(self) -> None:
-        """Restore saved state (setup_hook, before the cogs load)."""
+        """Hear the other processes, take part in coordination, restore saved state (setup_hook,
+        before the cogs load)."""
+        await self.backend.start()
+        await self.coordinator.start()
         purged = await self.cache.purge_expired()
         if purged:
             log.info("Purged %d expired cache entries", purged)
@@ -150,6 +159,8 @@ class Services:
         await self.speech.start()
 
     async def close(self) -> None:
-        """Release what the services hold; the session and database are closed by their owner (main)."""
+        """Release what the services hold (leadership and shards go to the other processes at once);
+        the session and database are closed by their owner (main)."""
         await self.search.close()
+        await self.coordinator.close()
         await self.page_fetcher.close()

@@ -8,10 +8,6 @@ check. The gateway probe needs the Discord client, so the admin cog adds it.
 from __future__ import annotations
 
 import dataclasses
-import json
-import secrets
-import sqlite3
-import time
 from collections.abc import Awaitable, Callable
 
 from config.settings import LLM_PROVIDERS
@@ -20,13 +16,13 @@ from services.health.monitor import AnyProbe, Probe, ProbeResult, RecordedProbe
 from services.llm import LLMRouter
 from services.search import SearchServices, urban, web, wikipedia
 from services.speech import SpeechServices
-from services.storage import Database, ServiceHealth
+from services.storage import DATABASE_ERRORS, ServiceHealth
+from services.storage.backend import Backend, ReadBackMismatch
 
 DATABASE = "database"
-PROBE_NAMESPACE = "health:probe"
 
 
-def build_probes(*, llm: LLMRouter, search: SearchServices, speech: SpeechServices, db: Database,
+def build_probes(*, llm: LLMRouter, search: SearchServices, speech: SpeechServices, backend: Backend,
                  timeout: float) -> list[AnyProbe]:
     return [
         llm_probe(llm, timeout),
@@ -34,7 +30,7 @@ def build_probes(*, llm: LLMRouter, search: SearchServices, speech: SpeechServic
         RecordedProbe(wikipedia.SERVICE, (wikipedia.SERVICE,), _as_list(search.wikipedia.probe)),
         RecordedProbe(urban.SERVICE, (urban.SERVICE,), _as_list(search.urban.probe)),
         *speech_probes(speech),
-        Probe(DATABASE, lambda: probe_database(db)),
+        Probe(DATABASE, lambda: probe_database(backend)),
     ]
 
 
@@ -65,26 +61,14 @@ def _as_list(check: Callable[[], Awaitable[ServiceHealth]]) -> Callable[[], Awai
     return run
 
 
-async def probe_database(db: Database, *, clock: Callable[[], float] = time.time) -> ProbeResult:
-    """A real write and read in one transaction (the row is removed again, so nothing accumulates).
-
-    BEGIN IMMEDIATE takes the write lock, so a database locked by another process or a full disk
-    shows here rather than in the middle of a user's command.
-    """
-    token = secrets.token_hex(8)
-    now = clock()
+async def probe_database(backend: Backend) -> ProbeResult:
+    """A real write and read-back in one transaction (the row is removed again, so nothing accumulates):
+    a database locked by another process, a full disk or an unreachable server shows here rather
+    than in the middle of a user's command."""
     try:
-        async with db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO cache (namespace, key, value, created_at, expires_at) VALUES (?, 'write-read', ?, ?, ?) "
-                "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                (PROBE_NAMESPACE, json.dumps(token), now, now + 60))
-            cursor = await conn.execute("SELECT value FROM cache WHERE namespace = ? AND key = 'write-read'",
-                                        (PROBE_NAMESPACE,))
-            row = await cursor.fetchone()
-            await conn.execute("DELETE FROM cache WHERE namespace = ?", (PROBE_NAMESPACE,))
-    except sqlite3.Error as exc:
+        await backend.check()
+    except ReadBackMismatch as exc:
+        raise PermanentError(DATABASE, str(exc)) from exc
+    except DATABASE_ERRORS as exc:
         raise TransientError(DATABASE, f"{type(exc).__name__}: {exc}") from exc
-    if row is None or json.loads(row[0]) != token:
-        raise PermanentError(DATABASE, "read back something other than what was just written")
-    return ProbeResult("healthy", f"{await db.size_bytes() / 1e6:.1f} MB")
+    return ProbeResult("healthy", f"{backend.kind}, {await backend.size_bytes() / 1e6:.1f} MB")

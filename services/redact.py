@@ -41,6 +41,16 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _mask(text, forms)
 
 
+def describe_url(url: str) -> str:
+    """host:port/database of a database URL, never its user or password (for messages and logs)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 5432
+    except ValueError:
+        return "(an unreadable URL)"
+    return f"{parts.hostname or 'localhost'}:{port}{parts.path or '/'}"
+
+
 def url_credentials(url: str) -> list[str]:
     """The parts of a URL that may be secrets: its user-info (whole, user, password) and query values.
 

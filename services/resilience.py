@@ -3,7 +3,9 @@
 The breaker keeps its state in the service-health store: /health shows it, and after a restart a
 provider whose circuit was open stays skipped until its cooldown ends instead of being hammered.
 During a run the state lives in memory, so checking a closed or open circuit costs no I/O; only
-changes (and an occasional refresh of a healthy row) are written.
+changes (and an occasional refresh of a healthy row) are written. When another process writes the
+row (several processes on PostgreSQL), the breaker re-reads it: a provider found dead by one process
+is skipped by all.
 """
 
 from __future__ import annotations
@@ -107,6 +109,11 @@ class CircuitBreaker:
         self._trial_running = False
         self._status = "unknown"
         self._written_at = float("-inf")
+        health.watch(self._changed_elsewhere)
+
+    async def _changed_elsewhere(self, service: str) -> None:
+        if service == self.service and not self._trial_running:
+            await self.restore()
 
     @property
     def state(self) -> str:

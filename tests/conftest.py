@@ -22,16 +22,80 @@ from devtools.fakes.llm_server import FakeLLMServer
 from devtools.postgres import PostgresCluster
 from devtools.testenv import bot_test_env, env_value
 from services.storage import Database
+from services.storage.backend import Backend, PostgresBackend, SqliteBackend
+from services.storage.postgres.database import PgDatabase
+
+BACKENDS = ("sqlite", "postgres")
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A fresh, migrated database in the test's own folder."""
+    """A fresh, migrated SQLite database in the test's own folder (tests of SQLite itself, and of
+    services that only need some store)."""
     database = await Database.open(tmp_path / "bot.db")
     try:
         yield database
     finally:
         await database.close()
+
+
+class Backends:
+    """Opens backends of one kind on one database (one SQLite file, or one PostgreSQL database), so a
+    test can close one and open another on the same data, as a restarted bot or a second process does."""
+
+    def __init__(self, kind: str, *, path: Path | None = None, dsn: str | None = None) -> None:
+        self.kind = kind
+        self.path = path
+        self.dsn = dsn
+        self._open: list[Backend] = []
+
+    async def open(self) -> Backend:
+        backend: Backend
+        if self.kind == "sqlite":
+            assert self.path is not None
+            backend = SqliteBackend(await Database.open(self.path))
+        else:
+            assert self.dsn is not None
+            backend = PostgresBackend(await PgDatabase.open(self.dsn, min_size=1, max_size=4))
+        self._open.append(backend)
+        return backend
+
+    async def close(self) -> None:
+        for backend in reversed(self._open):
+            await backend.close()
+
+
+async def column(backend: Backend, sql: str) -> list[Any]:
+    """The first column of a parameterless query on either backend (tests that look at the rows)."""
+    db: Any = backend.db  # type: ignore[attr-defined]
+    rows = await (db.fetchall(sql) if backend.kind == "sqlite" else db.fetch(sql))
+    return [r[0] for r in rows]
+
+
+@pytest.fixture(params=BACKENDS)
+async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backends]:
+    """One test, run once on SQLite and once on PostgreSQL (a fresh database of the session's cluster):
+    the store interfaces promise the same behaviour on both. `await backends.open()` for each
+    process or restart the test plays; most tests need one: the `backend` fixture."""
+    if request.param == "sqlite":
+        found = Backends("sqlite", path=tmp_path / "bot.db")
+        yield found
+        await found.close()
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    async with cluster.database() as dsn:
+        found = Backends("postgres", dsn=dsn)
+        try:
+            yield found
+        finally:
+            await found.close()
+
+
+@pytest.fixture
+async def backend(backends: Backends) -> Backend:
+    """A fresh, migrated database on each backend in turn (see `backends`); build stores from it:
+    `backend.cache(clock=clock)`, `backend.reminders()`..."""
+    return await backends.open()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import cogs
 from bot import EXTENSIONS, Bot
 from config.settings import load_settings
 from services.storage import Database
+from services.storage.backend import SqliteBackend
 
 
 def test_every_cog_module_is_listed_and_every_listed_one_exists() -> None:
@@ -20,7 +21,7 @@ def test_every_cog_module_is_listed_and_every_listed_one_exists() -> None:
 async def test_bot_loads_every_cog_and_leaves_its_session_and_database_to_their_owner(tmp_path):
     settings = load_settings({"DISCORD_TOKEN": "t" * 24, "DATABASE_PATH": str(tmp_path / "bot.db")})
     async with await Database.open(settings.database_path) as db, aiohttp.ClientSession() as session:
-        bot = Bot(settings, session, db, sync_commands=False)
+        bot = Bot(settings, session, SqliteBackend(db), sync_commands=False)
         async with bot:
             await bot.setup_hook()
             assert bot.failed_extensions == {}
@@ -39,7 +40,7 @@ async def test_a_broken_cog_is_logged_and_the_others_load(tmp_path, caplog, monk
     monkeypatch.syspath_prepend(str(tmp_path))
     settings = load_settings({"DISCORD_TOKEN": "t" * 24, "DATABASE_PATH": str(tmp_path / "bot.db")})
     async with await Database.open(settings.database_path) as db, aiohttp.ClientSession() as session:
-        bot = Bot(settings, session, db, sync_commands=False, extensions=["broken_cog_for_test", *EXTENSIONS])
+        bot = Bot(settings, session, SqliteBackend(db), sync_commands=False, extensions=["broken_cog_for_test", *EXTENSIONS])
         async with bot:
             await bot.setup_hook()
             assert "cog exploded at import" in bot.failed_extensions["broken_cog_for_test"]

@@ -9,6 +9,7 @@ from aiohttp import web
 from devtools.discord_emulator.clock import Clock
 from devtools.discord_emulator.commands import CommandStore
 from devtools.discord_emulator.gateway import Gateway
+from devtools.discord_emulator.holds import Holds
 from devtools.discord_emulator.interactions import InteractionDesk
 from devtools.discord_emulator.messaging import Messenger
 from devtools.discord_emulator.ratelimit import RateLimiter
@@ -32,6 +33,7 @@ class Core:
     commands: CommandStore
     rate_limits: RateLimiter
     base_url: str = ""
+    holds: Holds = field(default_factory=Holds)  # answers a test holds back (emu.hold_responses)
     uploads: dict[int, Attachment] = field(default_factory=dict)  # attachments given to interactions by tests
 
     def attachment(self, attachment_id: int) -> Attachment | None:

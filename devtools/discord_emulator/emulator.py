@@ -21,6 +21,7 @@ from devtools.discord_emulator.commands import CommandStore
 from devtools.discord_emulator.core import API_PREFIX, Core
 from devtools.discord_emulator.errors import EmulatorError
 from devtools.discord_emulator.gateway import Gateway
+from devtools.discord_emulator.holds import Hold
 from devtools.discord_emulator.interactions import InteractionDesk
 from devtools.discord_emulator.messaging import Messenger, UploadedFile
 from devtools.discord_emulator.ratelimit import RateLimiter, RateLimitRule
@@ -111,6 +112,7 @@ class DiscordEmulator(InteractionActions, VoiceActions):
         self.gateway.url = f"ws://{self.host}:{self.port}/gateway"
 
     async def stop(self) -> None:
+        self.core.holds.release_all()
         await self.gateway.close()
         await self.rtc.stop()
         if self._runner is not None:
@@ -354,6 +356,13 @@ class DiscordEmulator(InteractionActions, VoiceActions):
                    is_global: bool = False) -> RateLimitRule:
         """Answer the next `times` matching requests with 429: `emu.rate_limit("POST /channels/*/messages")`."""
         return self.core.rate_limits.add(route, times=times, retry_after=retry_after, is_global=is_global)
+
+    def hold_responses(self, route: str, *, after: int = 0) -> Hold:
+        """Do the matching requests' work but hold their answers until `hold.release()` (or stop):
+        `emu.hold_responses("POST /channels/*/messages", after=1)`; `hold.held` counts them. discord.py
+        sends one request to a bucket it does not know yet and waits for its rate-limit headers, so
+        `after=1` lets the first through and holds the many that follow."""
+        return self.core.holds.add(route, after=after)
 
     def command_names(self, guild: Guild | None = None) -> list[str]:
         """Names of the synced commands a user in the guild sees (global and guild)."""

@@ -269,6 +269,7 @@ class Gateway:
             for guild in guilds:
                 await self._dispatch_locked(session, "GUILD_CREATE", payloads.guild_create(
                     self.world, guild, all_members=session.has(gi.GUILD_MEMBERS)))
+            session.ready = True
         self.identifies += 1
         self.notifier.notify()
         return session

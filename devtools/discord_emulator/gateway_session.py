@@ -33,6 +33,7 @@ class Session:
     resumable: bool = True
     resumes: int = 0
     heartbeats: int = 0
+    ready: bool = False  # READY and every GUILD_CREATE of the IDENTIFY sent
     sent: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=REPLAY_BUFFER))
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -32,6 +32,7 @@ DEFAULT, REPLY, CHAT_INPUT_COMMAND = 0, 19, 20
 SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS, COMPONENTS_V2 = 1 << 2, 1 << 12, 1 << 15
 SETTABLE_FLAGS = SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | COMPONENTS_V2
 EDITABLE_FLAGS = SUPPRESS_EMBEDS
+NONCE_WINDOW = 300.0  # seconds: Discord checks enforce_nonce "in the past few minutes"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Messenger:
         self.clock = clock
         self.notifier = notifier
         self._base_url = base_url
+        self._nonces: dict[tuple[int, str], MessageRecord] = {}
 
     def payload(self, record: MessageRecord) -> dict[str, Any]:
         return payloads.message(self.world, record, self._base_url(), lookup=self.records.messages)
@@ -68,6 +70,18 @@ class Messenger:
         return record
 
     # -- messages ----------------------------------------------------------------------------------
+
+    def earlier_with_nonce(self, author: User, body: dict[str, Any]) -> MessageRecord | None:
+        """With `enforce_nonce`, the message this author already created with this nonce in the past
+        few minutes: Discord returns it instead of creating another (a retried send stays one message)."""
+        nonce = body.get("nonce")
+        if not body.get("enforce_nonce") or nonce is None:
+            return None
+        earlier = self._nonces.get((author.id, str(nonce)))
+        if earlier is None or earlier.deleted or self.clock.monotonic() - earlier.created_at > NONCE_WINDOW:
+            return None
+        self.records.nonce_repeats.append(earlier)
+        return earlier
 
     async def create(self, channel: Channel, author: User, body: dict[str, Any], files: Sequence[UploadedFile] = (), *,
                      type: int = DEFAULT, flags: int = 0, interaction_id: int | None = None,
@@ -92,6 +106,8 @@ class Messenger:
             nonce=body.get("nonce"), tts=bool(body.get("tts")),
         )
         self.records.messages[record.id] = record
+        if record.nonce is not None:
+            self._nonces[(author.id, str(record.nonce))] = record
         if dispatch and not record.ephemeral:
             await self.gateway.dispatch("MESSAGE_CREATE", self.payload(record), guild_id=channel.guild_id)
         self.notifier.notify()

@@ -8,7 +8,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from devtools.discord_emulator.emulator import DiscordEmulator
@@ -25,6 +25,7 @@ class BotProcess:
         self.emulator = emulator
         self.lines: list[str] = []
         self._identifies_before = identifies_before
+        self._sessions_before = len(emulator.gateway.sessions)
         self._changed = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
 
@@ -59,11 +60,30 @@ class BotProcess:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_ready(self, timeout: float = 30.0) -> Session:
+    async def wait_ready(self, timeout: float = 30.0, *, shards: Sequence[int] | None = None) -> Session:
         """Ready = the process logged in, synced its commands and completed IDENTIFY with the emulator
-        (READY and every GUILD_CREATE sent). discord.py's on_ready follows 2 s later in a subprocess."""
-        wanted = self._identifies_before + 1
-        identify = asyncio.ensure_future(self.emulator.gateway.wait_for_identify(wanted, timeout=timeout))
+        (READY and every GUILD_CREATE sent). discord.py's on_ready follows 2 s later in a subprocess.
+
+        `shards` (a process started with SHARD_IDS): one IDENTIFY per shard it runs, each on a session
+        that began after this process started (so several processes may start at once); returns the
+        last shard's session. Without it: the next IDENTIFY the emulator sees."""
+        gateway = self.emulator.gateway
+        if shards is None:
+            identify = asyncio.ensure_future(gateway.wait_for_identify(self._identifies_before + 1, timeout=timeout))
+        else:
+            wanted = sorted(shards)
+
+            def identified() -> list[Session]:
+                fresh = [s for s in gateway.sessions[self._sessions_before:] if s.ready]
+                return [next(s for s in reversed(fresh) if s.shard_id == i) for i in wanted
+                        if any(s.shard_id == i for s in fresh)]
+
+            async def all_shards() -> Session:
+                await self.emulator.wait_until(lambda: len(identified()) == len(wanted), timeout=timeout,
+                                               message=f"one IDENTIFY for each of shards {wanted}")
+                return identified()[-1]
+
+            identify = asyncio.ensure_future(all_shards())
         exited = asyncio.ensure_future(self.process.wait())
         try:
             done, _ = await asyncio.wait({identify, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -183,6 +183,7 @@ class Records:
     rate_limited: list[RequestRecord] = field(default_factory=list)  # 429s actually served
     gateway_commands: list[GatewayCommand] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # emulator bugs and unemulated routes: fail the test
+    nonce_repeats: list[MessageRecord] = field(default_factory=list)  # enforce_nonce answered with an earlier message
 
     def requests_to(self, method: str, route: str) -> list[RequestRecord]:
         return [r for r in self.requests if r.method == method and r.route == route]

@@ -5,17 +5,20 @@ the thread, then its parent channel), the server, the bot's default; the answer 
 came from, so `/persona` without options can show it. A chain names only providers this bot has
 built (the router's); the models themselves are checked by the caller against what the provider
 lists (autocomplete).
+
+`ChatProfileStore` is the contract and the fallback logic; the backends
+(services/storage/sqlite/profiles.py, services/storage/postgres/profiles.py) hold only SQL.
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 from config.settings import ModelRef
-from services.storage.db import Database
 
 Scope = Literal["channel", "guild"]
 T = TypeVar("T")
@@ -34,10 +37,12 @@ class Effective(Generic[T]):
     scope_id: int | None = None  # the channel or server it was set on
 
 
-class ChatProfileStore:
-    def __init__(self, db: Database, *, default_persona: str, default_chain: Sequence[ModelRef],
+Column = Literal["persona", "model_chain"]
+
+
+class ChatProfileStore(ABC):
+    def __init__(self, *, default_persona: str, default_chain: Sequence[ModelRef],
                  providers: Sequence[str], clock: Callable[[], float] = time.time) -> None:
-        self._db = db
         self.default_persona = default_persona
         self.default_chain = tuple(default_chain)
         self.providers = tuple(providers)
@@ -90,28 +95,34 @@ class ChatProfileStore:
             raise ProfileError(f"At most {MAX_CHAIN} models in a chain.")
         return tuple(dict.fromkeys(refs))
 
+    # --- SQL, one implementation per backend ---------------------------------------------------
+
+    @abstractmethod
     async def forget_guild(self, guild_id: int) -> int:
         """Everything a server set (it removed the bot, or asked to be forgotten)."""
-        return await self._db.execute("DELETE FROM chat_profiles WHERE guild_id = ?", (guild_id,))
 
-    async def _lookup(self, column: str, guild_id: int | None,
+    @abstractmethod
+    async def _value(self, column: Column, scope: Scope, scope_id: int) -> str | None:
+        """The column of one row, None when unset or without a row."""
+
+    @abstractmethod
+    async def _upsert(self, scope: Scope, scope_id: int, guild_id: int, column: Column, value: str | None,
+                      by: int, updated_at: float) -> None:
+        """Set one column of the row (made if missing), then drop rows with nothing set, in one transaction."""
+
+    # --- shared logic ----------------------------------------------------------------------------
+
+    async def _lookup(self, column: Column, guild_id: int | None,
                       channel_ids: Sequence[int]) -> tuple[str, Literal["channel", "server"], int] | None:
         scopes: list[tuple[Scope, int]] = [("channel", c) for c in channel_ids]
         if guild_id is not None:
             scopes.append(("guild", guild_id))
         for scope, scope_id in scopes:
-            row = await self._db.fetchone(f"SELECT {column} FROM chat_profiles WHERE scope = ? AND scope_id = ?",
-                                          (scope, scope_id))
-            if row is not None and row[0] is not None:
-                return row[0], "channel" if scope == "channel" else "server", scope_id
+            value = await self._value(column, scope, scope_id)
+            if value is not None:
+                return value, "channel" if scope == "channel" else "server", scope_id
         return None
 
-    async def _store(self, scope: Scope, scope_id: int, guild_id: int, column: str, value: str | None,
+    async def _store(self, scope: Scope, scope_id: int, guild_id: int, column: Column, value: str | None,
                      by: int) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                f"INSERT INTO chat_profiles (scope, scope_id, guild_id, {column}, updated_by, updated_at) "
-                f"VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, scope_id) DO UPDATE SET {column} = excluded.{column}, "
-                "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-                (scope, scope_id, guild_id, value, by, self._clock()))
-            await tx.execute("DELETE FROM chat_profiles WHERE persona IS NULL AND model_chain IS NULL")
+        await self._upsert(scope, scope_id, guild_id, column, value, by, self._clock())

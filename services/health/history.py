@@ -1,29 +1,30 @@
-"""Every probe result, kept HEALTH_HISTORY_DAYS, for trends and post-mortems (table health_history)."""
+"""Every probe result, kept HEALTH_HISTORY_DAYS, for trends and post-mortems (table health_history).
+
+Written by the process that runs the probes (the leader, with several processes); the backends hold
+only SQL.
+"""
 
 from __future__ import annotations
 
-from services.storage.db import Database
+from abc import ABC, abstractmethod
+
 from services.storage.health import ServiceHealth
 
 
-class HealthHistory:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
+class HealthHistory(ABC):
+    @abstractmethod
     async def add(self, h: ServiceHealth) -> None:
-        # Only failures keep their error: a healthy row repeating an old error would mislead.
-        await self._db.execute(
-            "INSERT INTO health_history (service, status, latency_ms, error, checked_at) VALUES (?, ?, ?, ?, ?)",
-            (h.service, h.status, h.latency_ms, h.last_error if h.status in ("down", "degraded") else None,
-             h.checked_at))
+        """Store one probe result; only failures keep their error (a healthy row repeating an old
+        error would mislead)."""
 
+    @abstractmethod
     async def recent(self, service: str, limit: int = 50) -> list[tuple[str, float]]:
         """(status, checked_at), newest first."""
-        rows = await self._db.fetchall(
-            "SELECT status, checked_at FROM health_history WHERE service = ? ORDER BY id DESC LIMIT ?",
-            (service, limit))
-        return [(r[0], r[1]) for r in rows]
 
+    @abstractmethod
     async def prune(self, older_than: float) -> int:
-        return await self._db.delete_in_batches("health_history", "checked_at < ?", (older_than,),
-                                                order_by="checked_at")
+        """Delete results checked before `older_than`, in small batches; returns how many."""
+
+
+def kept_error(h: ServiceHealth) -> str | None:
+    return h.last_error if h.status in ("down", "degraded") else None

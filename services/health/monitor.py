@@ -2,7 +2,10 @@
 
 Probes run with jitter (so bots restarted together do not hit a server in step), bounded
 concurrency and a per-probe timeout. Services that are not configured are recorded as "disabled",
-never as failures. There are two kinds of probe because services differ in who owns their row:
+never as failures. With several processes, only the leader probes the services (once for the whole
+bot); every process still probes what is its own (`local`: its gateway connection).
+
+There are two kinds of probe because services differ in who owns their row:
 
 - `Probe`: the monitor records the outcome (speech servers, the database, the gateway). When the
   client has a circuit breaker the outcome goes through it, so the breaker in memory and the row
@@ -16,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from services.errors import ServiceError
 from services.health.history import HealthHistory
 from services.resilience import CircuitBreaker
+from services.storage import DATABASE_ERRORS
 from services.storage.health import ChangeListener, HealthStore, ServiceHealth
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ class Probe:
     check: Callable[[], Awaitable[ProbeResult]] | None
     disabled_reason: str = "not configured"
     breaker: CircuitBreaker | None = None
+    local: bool = False  # this process's own (its gateway): probed by every process, not only the leader
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -77,7 +81,8 @@ class HealthMonitor:
     def __init__(self, store: HealthStore, history: HealthHistory, probes: Sequence[AnyProbe], *,
                  interval: float, timeout: float, history_days: float, concurrency: int = 4,
                  slow_ms: float | None = None, jitter: float = 0.1,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, leader: Callable[[], bool] = lambda: True,
+                 shared: bool = False) -> None:
         self.store = store
         self.history = history
         self.probes: list[AnyProbe] = list(probes)
@@ -88,6 +93,8 @@ class HealthMonitor:
         self.jitter = jitter
         self._clock = clock
         self.started_at = clock()  # rows checked before this are a previous run's: stale until probed
+        self._leader = leader
+        self._shared = shared  # other processes write rows too: an old row is not necessarily stale
         self.last_round_at: float | None = None
         self._semaphore = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
@@ -122,18 +129,20 @@ class HealthMonitor:
     def is_stale(self, health: ServiceHealth, now: float | None = None) -> bool:
         """Older than two intervals, or recorded by a previous run (e.g. right after a restart)."""
         now = self._clock() if now is None else now
-        return health.checked_at < self.started_at or now - health.checked_at > 2 * self.interval
+        before_start = health.checked_at < self.started_at and not self._shared
+        return before_start or now - health.checked_at > 2 * self.interval
 
     # --- probing -------------------------------------------------------------------------------
 
-    async def run_once(self) -> list[ServiceHealth]:
-        """Probe everything now (also /health refresh:true); joins a round already running."""
+    async def run_once(self, *, everything: bool = False) -> list[ServiceHealth]:
+        """Probe now: everything in the leader (or when asked: /health refresh:true), else this
+        process's own probes; joins a round already running."""
         if self._round is None or self._round.done():
-            self._round = asyncio.ensure_future(self._run_round())
+            self._round = asyncio.ensure_future(self._run_round(everything or self._leader()))
         return await asyncio.shield(self._round)
 
-    async def _run_round(self) -> list[ServiceHealth]:
-        probes = list(self.probes)
+    async def _run_round(self, everything: bool) -> list[ServiceHealth]:
+        probes = [p for p in self.probes if everything or (isinstance(p, Probe) and p.local)]
         outcomes = await asyncio.gather(*(self._run(p) for p in probes), return_exceptions=True)
         results: list[ServiceHealth] = []
         for probe, outcome in zip(probes, outcomes, strict=True):
@@ -142,7 +151,8 @@ class HealthMonitor:
             else:
                 results.extend(outcome)
         self.last_round_at = self._clock()
-        await self.history.prune(self._clock() - self.history_days * 86400)
+        if self._leader():
+            await self.history.prune(self._clock() - self.history_days * 86400)
         return results
 
     async def _run(self, probe: AnyProbe) -> list[ServiceHealth]:
@@ -231,7 +241,7 @@ class HealthMonitor:
         while True:
             try:
                 await self.run_once()
-            except sqlite3.Error as exc:  # a locked or full disk must not end monitoring for good
+            except DATABASE_ERRORS as exc:  # a locked or full disk must not end monitoring for good
                 log.error("Health probes could not be stored: %s", exc)
             spread = self.interval * self.jitter
             await asyncio.sleep(self.interval + random.uniform(-spread, spread))

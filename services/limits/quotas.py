@@ -2,33 +2,62 @@
 
 Tokens are charged after each model attempt (prompt and answer, as the provider reported them, or
 estimated), so an answer in progress may end a little past the quota; the next request is refused
-with a message that says when the quota resets. Today's totals are cached in memory once read, so
-the check before every prompt costs no query; rows older than a week are dropped at first use each day.
+with a message that says when the quota resets. With SQLite (one process) today's totals are cached
+in memory once read; with PostgreSQL they are read from the shared table. Rows older than a week are
+dropped at first use each day. The backends (services/storage/{sqlite,postgres}/quotas.py) hold the SQL.
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from services.limits.errors import QuotaExceeded
-from services.storage.db import Database
 
 DM = 0  # the guild_id under which DM usage is kept
 KEEP_DAYS = 7
 
 
-class QuotaStore:
-    """Reads and adds to today's rows; the clock is injected so tests can cross midnight."""
+class QuotaStore(ABC):
+    """Reads and adds to today's rows; the clock is injected so tests can cross midnight.
 
-    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
-        self._db = db
+    With one process (`shared` False) today's totals are cached once read, so the check before
+    every prompt costs no query. With several processes on one database every check reads the
+    table (one indexed sum), so a member's quota is one quota whichever process answers them.
+    """
+
+    def __init__(self, *, shared: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
+        self.shared = shared
         self._day = ""
         self._members: dict[int, int] = {}
         self._servers: dict[int, int] = {}
+
+    # --- SQL, one implementation per backend ---------------------------------------------------
+
+    @abstractmethod
+    async def _drop_before(self, day: str) -> None: ...
+
+    @abstractmethod
+    async def _member_sum(self, day: str, member_id: int) -> int: ...
+
+    @abstractmethod
+    async def _server_sum(self, day: str, guild_id: int) -> int: ...
+
+    @abstractmethod
+    async def _charge(self, day: str, guild_id: int, member_id: int, tokens: int) -> None:
+        """Add tokens and one request to the row (made if missing), atomically."""
+
+    @abstractmethod
+    async def _top(self, day: str, guild_id: int, limit: int) -> list[tuple[int, int]]: ...
+
+    @abstractmethod
+    async def _members_at_least(self, day: str, guild_id: int, tokens: int) -> int: ...
+
+    # --- shared logic ----------------------------------------------------------------------------
 
     def today(self) -> str:
         return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
@@ -42,57 +71,46 @@ class QuotaStore:
         day = self.today()
         if day != self._day:  # first use, or the day turned: forget old days
             cutoff = (datetime.fromtimestamp(self.clock(), UTC) - timedelta(days=KEEP_DAYS)).strftime("%Y-%m-%d")
-            await self._db.execute("DELETE FROM token_quota_usage WHERE day < ?", (cutoff,))
+            await self._drop_before(cutoff)
             self._day, self._members, self._servers = day, {}, {}
         return day
 
     async def member_used(self, member_id: int) -> int:
         """Tokens the member used today, in every server and in DMs."""
         day = await self._roll()
+        if self.shared:
+            return await self._member_sum(day, member_id)
         if member_id not in self._members:
-            row = await self._db.fetchone(
-                "SELECT COALESCE(SUM(tokens), 0) FROM token_quota_usage WHERE day = ? AND member_id = ?",
-                (day, member_id))
-            self._members[member_id] = int(row[0]) if row else 0
+            self._members[member_id] = await self._member_sum(day, member_id)
         return self._members[member_id]
 
     async def server_used(self, guild_id: int) -> int:
         day = await self._roll()
+        if self.shared:
+            return await self._server_sum(day, guild_id)
         if guild_id not in self._servers:
-            row = await self._db.fetchone(
-                "SELECT COALESCE(SUM(tokens), 0) FROM token_quota_usage WHERE day = ? AND guild_id = ?",
-                (day, guild_id))
-            self._servers[guild_id] = int(row[0]) if row else 0
+            self._servers[guild_id] = await self._server_sum(day, guild_id)
         return self._servers[guild_id]
 
     async def add(self, member_id: int, guild_id: int | None, tokens: int) -> None:
         """Charge one request's tokens to the member and, in a server, to the server."""
         guild = DM if guild_id is None else guild_id
-        await self.member_used(member_id)  # known before the sum, so the cache stays exact
-        await self.server_used(guild)
-        await self._db.execute(
-            "INSERT INTO token_quota_usage (day, guild_id, member_id, tokens, requests) VALUES (?, ?, ?, ?, 1) "
-            "ON CONFLICT (day, guild_id, member_id) DO UPDATE SET "
-            "tokens = token_quota_usage.tokens + excluded.tokens, requests = token_quota_usage.requests + 1",
-            (self._day, guild, member_id, tokens))
-        self._members[member_id] += tokens
-        self._servers[guild] += tokens
+        day = await self._roll()
+        if not self.shared:
+            await self.member_used(member_id)  # known before the sum, so the cache stays exact
+            await self.server_used(guild)
+        await self._charge(day, guild, member_id, tokens)
+        if not self.shared:
+            self._members[member_id] += tokens
+            self._servers[guild] += tokens
 
     async def top_members(self, guild_id: int, limit: int = 3) -> list[tuple[int, int]]:
         """Today's heaviest users in one server as (member id, tokens there), most first."""
-        rows = await self._db.fetchall(
-            "SELECT member_id, tokens FROM token_quota_usage WHERE day = ? AND guild_id = ? "
-            "ORDER BY tokens DESC, member_id LIMIT ?", (await self._roll(), guild_id, limit))
-        return [(int(r[0]), int(r[1])) for r in rows]
+        return await self._top(await self._roll(), guild_id, limit)
 
     async def members_at_least(self, guild_id: int, tokens: int) -> int:
         """Members active in this server today whose total (everywhere) reached `tokens`."""
-        day = await self._roll()
-        row = await self._db.fetchone(
-            "SELECT COUNT(*) FROM (SELECT t.member_id FROM token_quota_usage t "
-            "WHERE t.day = ? AND t.member_id IN (SELECT member_id FROM token_quota_usage WHERE day = ? AND guild_id = ?) "
-            "GROUP BY t.member_id HAVING SUM(t.tokens) >= ?) AS spent", (day, day, guild_id, tokens))
-        return int(row[0]) if row else 0
+        return await self._members_at_least(await self._roll(), guild_id, tokens)
 
 
 @dataclass(frozen=True)

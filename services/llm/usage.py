@@ -1,20 +1,23 @@
 """Per provider and UTC day: requests, tokens, errors, fallbacks, latency; persisted in llm_usage.
 
 Today's token totals are also kept in memory, so checking LLM_DAILY_TOKEN_BUDGET before every
-request costs no query.
+request costs no query. Each record returns the day's total from the database, so with several
+processes on one PostgreSQL the total a process checks includes what the others spent up to its
+own last request (the budget is a soft limit: the overshoot is bounded by requests in flight).
+
+`UsageStore` is the contract and the in-memory totals; the backends hold only SQL.
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.storage.db import Database
-
-_COLUMNS = ("requests", "errors", "fallbacks", "prompt_tokens", "completion_tokens", "estimated_requests",
+COUNTERS = ("requests", "errors", "fallbacks", "prompt_tokens", "completion_tokens", "estimated_requests",
             "latency_ms_sum", "latency_count", "ttft_ms_sum", "ttft_count")
 
 
@@ -51,12 +54,30 @@ class DailyUsage:
         return self.prompt_tokens + self.completion_tokens
 
 
-class UsageStore:
-    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
-        self._db = db
+class UsageStore(ABC):
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._day = ""
         self._tokens: dict[str, int] = {}
+
+    # --- SQL, one implementation per backend ---------------------------------------------------
+
+    @abstractmethod
+    async def _totals(self, day: str) -> dict[str, int]:
+        """Tokens (prompt + completion) per provider on `day`."""
+
+    @abstractmethod
+    async def _add(self, day: str, record: UsageRecord) -> int:
+        """Add one attempt to (day, provider) in one statement; return the provider's new token total."""
+
+    @abstractmethod
+    async def for_day(self, day: str | None = None) -> list[DailyUsage]: ...
+
+    @abstractmethod
+    async def recent(self, days: int = 7) -> list[DailyUsage]:
+        """The last `days` days that have rows, newest first."""
+
+    # --- shared logic ----------------------------------------------------------------------------
 
     def today(self) -> str:
         return datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%d")
@@ -64,9 +85,7 @@ class UsageStore:
     async def restore(self) -> None:
         """Load today's token totals (after a restart the budget keeps counting where it was)."""
         day = self.today()
-        rows = await self._db.fetchall(
-            "SELECT provider, prompt_tokens + completion_tokens FROM llm_usage WHERE day = ?", (day,))
-        self._day, self._tokens = day, {r[0]: int(r[1]) for r in rows}
+        self._day, self._tokens = day, await self._totals(day)
 
     def tokens_today(self, provider: str) -> int:
         if self._day != self.today():
@@ -74,38 +93,21 @@ class UsageStore:
         return self._tokens.get(provider, 0)
 
     async def record(self, record: UsageRecord) -> None:
-        values = (
-            1, int(record.error), int(record.fallback), record.prompt_tokens, record.completion_tokens,
-            int(record.estimated), record.latency_ms or 0.0, int(record.latency_ms is not None),
-            record.ttft_ms or 0.0, int(record.ttft_ms is not None),
-        )
         day = self.today()
-        updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in _COLUMNS)
-        await self._db.execute(
-            f"INSERT INTO llm_usage (day, provider, {', '.join(_COLUMNS)}, latency_ms_max) "
-            f"VALUES (?, ?, {', '.join('?' * len(_COLUMNS))}, ?) "
-            f"ON CONFLICT (day, provider) DO UPDATE SET {updates}, "
-            "latency_ms_max = MAX(latency_ms_max, excluded.latency_ms_max)",
-            (day, record.provider, *values, record.latency_ms or 0.0),
-        )
+        total = await self._add(day, record)
         self.tokens_today(record.provider)  # rolls the in-memory day over if needed
-        self._tokens[record.provider] = (self._tokens.get(record.provider, 0)
-                                         + record.prompt_tokens + record.completion_tokens)
-
-    async def for_day(self, day: str | None = None) -> list[DailyUsage]:
-        rows = await self._db.fetchall("SELECT * FROM llm_usage WHERE day = ? ORDER BY provider",
-                                       (day or self.today(),))
-        return [_daily(r) for r in rows]
-
-    async def recent(self, days: int = 7) -> list[DailyUsage]:
-        """The last `days` days that have rows, newest first."""
-        rows = await self._db.fetchall(
-            "SELECT * FROM llm_usage WHERE day IN (SELECT DISTINCT day FROM llm_usage ORDER BY day DESC LIMIT ?) "
-            "ORDER BY day DESC, provider", (days,))
-        return [_daily(r) for r in rows]
+        if self._day == day:
+            self._tokens[record.provider] = total
 
 
-def _daily(row: Any) -> DailyUsage:
+def counter_values(record: UsageRecord) -> tuple[float, ...]:
+    """What one attempt adds to each of COUNTERS, in order."""
+    return (1, int(record.error), int(record.fallback), record.prompt_tokens, record.completion_tokens,
+            int(record.estimated), record.latency_ms or 0.0, int(record.latency_ms is not None),
+            record.ttft_ms or 0.0, int(record.ttft_ms is not None))
+
+
+def daily(row: Any) -> DailyUsage:
     def avg(total: str, count: str) -> float | None:
         return row[total] / row[count] if row[count] else None
 

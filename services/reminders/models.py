@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 from services.reminders.recurrence import Recurrence
 
-State = Literal["pending", "delivered", "failed", "cancelled"]
-STATES: tuple[State, ...] = ("pending", "delivered", "failed", "cancelled")
+# "delivering": claimed by one process (PostgreSQL only); to its owner it is still pending.
+State = Literal["pending", "delivering", "delivered", "failed", "cancelled"]
+STATES: tuple[State, ...] = ("pending", "delivering", "delivered", "failed", "cancelled")
+ACTIVE: tuple[State, ...] = ("pending", "delivering")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,12 @@ class Reminder:
     created_at: float
     delivered_at: float | None  # last successful delivery
     deliveries: int
+
+    @property
+    def nonce(self) -> str:
+        """The same for every attempt at one occurrence (at most Discord's 25 characters): with
+        `enforce_nonce`, Discord answers a repeat with the message it already created."""
+        return f"r{self.id}.{int(self.occurrence_at)}"[:25]
 
     @property
     def zone(self) -> ZoneInfo:
@@ -95,7 +103,8 @@ class DeliveryResult:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The row update after one attempt; applied with a state = 'pending' guard so a cancel wins."""
+    """The row update after one attempt; applied only to a row still active and (PostgreSQL) still
+    claimed by this process, so a cancel, or another process that took an expired claim over, wins."""
 
     reminder_id: int
     state: State

@@ -9,6 +9,12 @@ possible only if the process dies after Discord accepted a message and before th
 Due reminders are delivered in batches (bounded concurrency inside one); one falling due while a
 batch is out waits for that batch, which `deliver_timeout` bounds.
 
+With several processes (PostgreSQL), each scheduler works on the shards its process holds
+(`shards`): due reminders are claimed for this scheduler (`claim`) before delivery, the claim is
+renewed while the batch is out and fences the outcome, and a clean stop gives back what it claimed
+and did not finish. Each delivery carries the reminder's nonce, so Discord drops a repeat of a
+message it already accepted (a process killed between Discord's answer and the commit).
+
 A failed attempt is retried with exponential backoff until `max_attempts`, then a one-off reminder
 is marked failed with the reason; a recurring one skips to its next occurrence (it is marked failed
 only when the cog reports a permanent failure, i.e. nowhere left to deliver).
@@ -20,17 +26,21 @@ import asyncio
 import contextlib
 import logging
 import math
-import sqlite3
+import os
+import secrets
+import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.redact import redact
+from services.reminders.commits import GroupCommit
 from services.reminders.models import DeliveryResult, DueReminder, Outcome, Reminder
 from services.reminders.store import ReminderStore
-from services.storage import StorageError
+from services.shards import ALL, Shards
+from services.storage import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -55,52 +65,23 @@ class SchedulerStats:
     next_due_at: float | None
 
 
-class _GroupCommit:
-    """Whoever takes the lock commits everything queued so far; the others find theirs done.
-
-    Outcomes whose commit failed are kept in `unsaved` and must be flushed before new work is read,
-    so a database that refuses writes does not make the scheduler deliver the same reminders again.
-    """
-
-    def __init__(self, commit: Callable[[Sequence[Outcome]], Awaitable[object]]) -> None:
-        self._commit = commit
-        self._queued: list[tuple[Outcome, asyncio.Future[None]]] = []
-        self._lock = asyncio.Lock()
-        self.unsaved: list[Outcome] = []
-
-    async def submit(self, outcome: Outcome) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queued.append((outcome, done))
-        async with self._lock:
-            if done.done():
-                return
-            batch, self._queued = self._queued, []
-            try:
-                await self._commit([o for o, _ in batch])
-            except (sqlite3.Error, StorageError):
-                log.exception("Could not record %d reminder deliveries; will retry", len(batch))
-                self.unsaved.extend(o for o, _ in batch)
-            finally:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-
-    async def flush(self) -> None:
-        """Commit outcomes left over from a failed commit; raises while the database still refuses."""
-        async with self._lock:
-            if self.unsaved:
-                await self._commit(self.unsaved)
-                self.unsaved = []
-
-
 class ReminderScheduler:
     """Start with `start()`, stop with `await stop()`; call `notify(due_at)` after adding or cancelling."""
 
     def __init__(self, store: ReminderStore, deliver: Deliver, *, max_attempts: int,
-                 clock: Clock = time.time, sleep: Sleep = asyncio.sleep, batch_size: int = 200,
+                 clock: Clock = time.time, sleep: Sleep = asyncio.sleep, batch_size: int = 1_000,
                  concurrency: int = 20, deliver_timeout: float = 60.0, retry_delay: float = 60.0,
-                 retry_max_delay: float = 900.0, max_sleep: float = 600.0, window: int = 1_000) -> None:
+                 retry_max_delay: float = 900.0, max_sleep: float = 600.0, window: int = 1_000,
+                 shards: Callable[[], Shards] = lambda: ALL, claim: str | None = None, lease: float = 15.0,
+                 lookahead: float = 0.0) -> None:
         self._store = store
+        # Wake and claim this long before the next due time, then deliver each on the dot: the claim
+        # (tens of ms for a thousand rows) is not added to the lateness.
+        self._lookahead = lookahead
+        self._shards = shards
+        # Unique per scheduler run: a restarted process never mistakes an old claim for its own.
+        self.claim = claim or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._lease = lease
         self._deliver = deliver
         self._max_attempts = max_attempts
         self._clock = clock
@@ -113,7 +94,7 @@ class ReminderScheduler:
         # Only a guard against wall-clock jumps and host suspend (the event-loop clock stops then).
         self._max_sleep = max_sleep
         self._wake = asyncio.Event()
-        self._commits = _GroupCommit(store.apply)
+        self._commits = GroupCommit(lambda outcomes: store.apply(outcomes, claim=self.claim))
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._next_due_at: float | None = None
@@ -164,6 +145,15 @@ class ReminderScheduler:
                 await task
         self._idle = False
         self._next_due_at = None
+        try:  # what was delivered is recorded; what was claimed and not delivered goes back
+            await self._commits.flush()
+            released = await self._store.release(self.claim)
+        except DATABASE_ERRORS as exc:
+            log.warning("Could not give back claimed reminders at stop (%s); their claims expire in %.0f s",
+                        exc, self._lease)
+        else:
+            if released:
+                log.info("Gave back %d claimed reminders not yet delivered", released)
 
     def notify(self, due_at: float | None = None) -> None:
         """A reminder due at `due_at` was added or cancelled; wake up if that changes the next wake time."""
@@ -198,19 +188,21 @@ class ReminderScheduler:
             self._next_due_at = None
             try:
                 await self._commits.flush()
-                batch = await self._store.due(self._clock(), self._batch_size)
+                batch = await self._store.claim_due(self._clock() + self._lookahead, self._batch_size,
+                                                    shards=self._shards(), claim=self.claim, lease=self._lease)
                 if batch:
                     await self._deliver_batch(batch)
                     continue
-                next_due = await self._store.next_due_at()
-            except (sqlite3.Error, StorageError):
+                next_due = await self._store.next_due_at(self._shards())
+            except DATABASE_ERRORS:
                 log.exception("Reminder database error; trying again in %.0f s", _DB_RETRY_DELAY)
                 await self._wait(_DB_RETRY_DELAY)
                 continue
             if self._wake.is_set() or self._stopping:
                 continue  # something changed while we looked
             self._next_due_at = next_due
-            delay = None if next_due is None else min(max(0.0, next_due - self._clock()), self._max_sleep)
+            delay = (None if next_due is None
+                     else min(max(0.0, next_due - self._lookahead - self._clock()), self._max_sleep))
             async with self._state_changed:
                 self._idle = not self._wake.is_set()
                 self._state_changed.notify_all()
@@ -231,29 +223,57 @@ class ReminderScheduler:
                 waiter.cancel()
 
     async def _deliver_batch(self, batch: list[Reminder]) -> None:
-        slots = asyncio.Semaphore(self._concurrency)
-        async with asyncio.TaskGroup() as group:
-            for reminder in batch:
-                group.create_task(self._attempt(reminder, slots))
+        """`concurrency` workers take the batch in due order; each outcome is committed beside them
+        (group commit), so the next delivery never waits for a commit. Workers, not a task per
+        reminder: the first delivery starts at once, not after a thousand tasks were made."""
+        waiting = deque(batch)
+        renewing = asyncio.create_task(self._renew_claims(), name="reminder-claims")
 
-    async def _attempt(self, reminder: Reminder, slots: asyncio.Semaphore) -> None:
-        async with slots:
-            started = self._clock()
-            due = DueReminder(reminder, late_by=max(0.0, started - reminder.occurrence_at),
-                              attempt=reminder.attempts + 1)
+        async def work(group: asyncio.TaskGroup) -> None:
+            while waiting:
+                reminder = waiting.popleft()
+                early = reminder.due_at - self._clock()
+                if early > 0:  # claimed ahead (lookahead): not before its time
+                    await self._sleep(early)
+                outcome, due = await self._attempt(reminder)
+                group.create_task(self._record(outcome, due))
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self._concurrency, len(batch))):
+                    group.create_task(work(group))
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew_claims(self) -> None:
+        """Keep this batch's claims alive while it is out (a third of the lease between renewals)."""
+        while True:
+            await self._sleep(self._lease / 3)
             try:
-                async with asyncio.timeout(self._deliver_timeout):
-                    result = await self._deliver(due)
-            except TimeoutError:
-                result = DeliveryResult.failed(f"delivery took longer than {self._deliver_timeout:g} s")
-            except Exception:
-                # The deliver callable is meant to turn Discord errors into a DeliveryResult; anything
-                # else is a bug. Count it as a failed attempt so one bad reminder cannot stall the rest.
-                log.exception("Delivering reminder %d raised", reminder.id)
-                result = DeliveryResult.failed("internal error while delivering (see the bot's log)")
-            outcome = self._outcome(reminder, result, self._clock())
+                await self._store.renew(self.claim, self._clock() + self._lease)
+            except DATABASE_ERRORS as exc:
+                log.warning("Could not renew reminder claims (%s); they may be taken over", exc)
+
+    async def _attempt(self, reminder: Reminder) -> tuple[Outcome, DueReminder]:
+        started = self._clock()
+        due = DueReminder(reminder, late_by=max(0.0, started - reminder.occurrence_at), attempt=reminder.attempts + 1)
+        try:
+            async with asyncio.timeout(self._deliver_timeout):
+                result = await self._deliver(due)
+        except TimeoutError:
+            result = DeliveryResult.failed(f"delivery took longer than {self._deliver_timeout:g} s")
+        except Exception:
+            # The deliver callable is meant to turn Discord errors into a DeliveryResult; anything
+            # else is a bug. Count it as a failed attempt so one bad reminder cannot stall the rest.
+            log.exception("Delivering reminder %d raised", reminder.id)
+            result = DeliveryResult.failed("internal error while delivering (see the bot's log)")
+        return self._outcome(reminder, result, self._clock()), due
+
+    async def _record(self, outcome: Outcome, due: DueReminder) -> None:
         await self._commits.submit(outcome)
-        if result.delivered:
+        if outcome.delivered_at is not None:
             self._lateness.append(due.late_by)
 
     def _outcome(self, reminder: Reminder, result: DeliveryResult, now: float) -> Outcome:

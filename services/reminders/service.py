@@ -24,17 +24,18 @@ from services.reminders.errors import (
     TimeInPast,
 )
 from services.reminders.humanize import format_duration
-from services.reminders.models import DeliveryResult, DueReminder, NewReminder, Reminder
+from services.reminders.models import ACTIVE, DeliveryResult, DueReminder, NewReminder, Reminder
 from services.reminders.scheduler import Deliver, ReminderScheduler, SchedulerStats
 from services.reminders.store import ReminderStore
 from services.reminders.timeparse import ParsedTime, examples, parse_time
 from services.reminders.zones import TimeZones
-from services.storage import Database
+from services.storage.coordination import Coordinator
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 1_000
 PAGE_SIZE = 10
+CLAIM_AHEAD = 0.1  # seconds: the scheduler claims due reminders this early, then delivers each on time
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,18 @@ class ReminderPage:
 
 
 class ReminderService:
-    """One per bot; holds no reminders in memory, only the store and (while started) the scheduler."""
+    """One per bot; holds no reminders in memory, only the store and (while started) the scheduler.
 
-    def __init__(self, db: Database, *, default_tz: str = "UTC", max_horizon_days: int = 365,
+    With a coordinator (several processes), the scheduler delivers only the shards this process
+    holds, and is woken by reminders other processes add for them.
+    """
+
+    def __init__(self, store: ReminderStore, *, default_tz: str = "UTC", max_horizon_days: int = 365,
                  min_interval: float = 300.0, max_per_user: int = 25, max_attempts: int = 5,
-                 history_days: float = 30.0, clock: Callable[[], float] = time.time, **scheduler_options: Any) -> None:
-        self.store = ReminderStore(db, clock=clock)
+                 history_days: float = 30.0, clock: Callable[[], float] = time.time,
+                 coordinator: Coordinator | None = None, **scheduler_options: Any) -> None:
+        self.store = store
+        self.coordinator = coordinator
         self.zones = TimeZones()
         self.default_tz = default_tz
         self.max_horizon = max_horizon_days * 86_400.0
@@ -62,6 +69,7 @@ class ReminderService:
         self._clock = clock
         self._scheduler_options = scheduler_options  # clock/sleep fakes and tuning, for tests and benchmarks
         self.scheduler: ReminderScheduler | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._delivered: list[Callable[[float], object]] = []
 
     def on_delivered(self, observer: Callable[[float], object]) -> None:
@@ -69,10 +77,12 @@ class ReminderService:
         self._delivered.append(observer)
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings) -> ReminderService:
-        return cls(db, default_tz=settings.reminder_default_tz, max_horizon_days=settings.reminder_max_horizon_days,
+    def from_settings(cls, store: ReminderStore, settings: Settings, *,
+                      coordinator: Coordinator | None = None) -> ReminderService:
+        return cls(store, default_tz=settings.reminder_default_tz, max_horizon_days=settings.reminder_max_horizon_days,
                    min_interval=settings.reminder_min_interval, max_per_user=settings.reminder_max_per_user,
-                   max_attempts=settings.reminder_max_attempts, history_days=settings.reminder_history_days)
+                   max_attempts=settings.reminder_max_attempts, history_days=settings.reminder_history_days,
+                   coordinator=coordinator, lease=settings.reminder_claim_lease, lookahead=CLAIM_AHEAD)
 
     # --- scheduler (cog_load / cog_unload) ---------------------------------------------------
 
@@ -80,6 +90,10 @@ class ReminderService:
         """Start delivering through `deliver`; overdue reminders from before a restart go out at once."""
         if self.scheduler is not None and self.scheduler.running:
             raise RuntimeError("the reminder scheduler is already running")
+        coordinator = self.coordinator
+        options = dict(self._scheduler_options)
+        if coordinator is not None:
+            options["shards"] = lambda: coordinator.shards
 
         async def observed(due: DueReminder) -> DeliveryResult:
             result = await deliver(due)
@@ -88,12 +102,24 @@ class ReminderService:
                     observer(due.late_by)
             return result
 
-        self.scheduler = ReminderScheduler(self.store, observed, max_attempts=self.max_attempts,
-                                           clock=self._clock, **self._scheduler_options)
-        self.scheduler.start()
-        return self.scheduler
+        scheduler = ReminderScheduler(self.store, observed, max_attempts=self.max_attempts, clock=self._clock,
+                                      **options)
+        self.scheduler = scheduler
+
+        def added_elsewhere(due_at: float | None, guild_id: int | None) -> None:
+            if due_at is None or coordinator is None or coordinator.shards.owns(guild_id):
+                scheduler.notify(due_at)
+
+        self._unsubscribe = [self.store.subscribe(added_elsewhere)]
+        if coordinator is not None:  # a shard adopted or given back: re-read the next due time
+            self._unsubscribe.append(coordinator.on_change(scheduler.notify))
+        scheduler.start()
+        return scheduler
 
     async def stop(self) -> None:
+        for undo in self._unsubscribe:
+            undo()
+        self._unsubscribe = []
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None
@@ -179,7 +205,7 @@ class ReminderService:
             or (can_manage_guild and guild_id is not None and reminder.guild_id == guild_id and not reminder.dm))
         if reminder is None or not allowed:
             raise ReminderNotFound(f"You have no reminder #{reminder_id} to cancel; /reminders lists yours.")
-        if reminder.state != "pending" or not await self.store.cancel(reminder_id):
+        if reminder.state not in ACTIVE or not await self.store.cancel(reminder_id):
             current = await self.store.get(reminder_id)
             state = current.state if current else reminder.state
             raise ReminderNotFound(f"Reminder #{reminder_id} is no longer pending (it was {state}).")

@@ -28,7 +28,12 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 class StorageError(Exception):
-    """The database cannot be used as it is; the message says why and what to do."""
+    """The database cannot be used as it is; the message says why and what to do.
+    PostgreSQL's driver errors reach callers as this too (services/storage/postgres/database.py)."""
+
+
+# What a store call raises when the database is unavailable, locked or full, on either backend.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, StorageError)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
 """Current state of every external service, shared by probes, real traffic and circuit breakers.
 
-Kept in SQLite so `/health` tells the truth right after a restart (marked stale until probed)
-and an open circuit stays open across restarts instead of hammering a dead provider.
+Kept in the database so `/health` tells the truth right after a restart (marked stale until probed)
+and an open circuit stays open across restarts instead of hammering a dead provider. With several
+processes on one PostgreSQL, a change made by one process reaches the others (`watch`, and listeners
+added with `everywhere=True`), so a provider found dead by one is skipped by all.
+
+`HealthStore` is the contract plus the bookkeeping both backends share; the backends hold only SQL.
 """
 
 from __future__ import annotations
@@ -9,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from services.redact import redact
-from services.storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +40,69 @@ class ServiceHealth:
 
 
 ChangeListener = Callable[[ServiceHealth | None, ServiceHealth], Awaitable[None]]
+Watcher = Callable[[str], Awaitable[None]]
 
 
-class HealthStore:
-    """Reads and writes service_health rows; tells listeners when a service's status changes."""
+class HealthStore(ABC):
+    """Reads and writes service health rows; tells listeners when a service's status changes."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
-        self._db = db
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._listeners: list[ChangeListener] = []
+        self._everywhere: list[ChangeListener] = []
+        self._watchers: list[Watcher] = []
 
-    def add_listener(self, listener: ChangeListener) -> None:
-        """Called with (old, new) whenever a service's status changes (for logs and alerts)."""
-        self._listeners.append(listener)
+    # --- SQL, one implementation per backend ---------------------------------------------------
 
-    async def get(self, service: str) -> ServiceHealth | None:
-        row = await self._db.fetchone("SELECT * FROM service_health WHERE service = ?", (service,))
-        return ServiceHealth(**dict(row)) if row else None
+    @abstractmethod
+    async def get(self, service: str) -> ServiceHealth | None: ...
 
-    async def all(self) -> list[ServiceHealth]:
-        rows = await self._db.fetchall("SELECT * FROM service_health ORDER BY service")
-        return [ServiceHealth(**dict(r)) for r in rows]
+    @abstractmethod
+    async def all(self) -> list[ServiceHealth]: ...
+
+    @abstractmethod
+    async def _upsert(self, health: ServiceHealth, previous: ServiceHealth | None) -> None:
+        """Write the whole row; a shared backend also tells the other processes (see changed_elsewhere)."""
+
+    # --- listeners -------------------------------------------------------------------------------
+
+    def add_listener(self, listener: ChangeListener, *, everywhere: bool = False) -> None:
+        """Called with (old, new) whenever a service's status changes in this process (for logs);
+        `everywhere=True` also for changes made by the bot's other processes (for alerts posted once)."""
+        (self._everywhere if everywhere else self._listeners).append(listener)
+
+    def remove_listener(self, listener: ChangeListener) -> None:
+        for listeners in (self._listeners, self._everywhere):
+            if listener in listeners:
+                listeners.remove(listener)
+
+    def watch(self, watcher: Watcher) -> None:
+        """watcher(service) after another process wrote that service's row (a breaker re-reads it)."""
+        self._watchers.append(watcher)
+
+    async def changed_elsewhere(self, service: str, old_status: str | None, new_status: str) -> None:
+        """Called by a shared backend when another process wrote `service`'s row."""
+        for watcher in list(self._watchers):
+            try:
+                await watcher(service)
+            except Exception:  # a watcher's failure must not stop the others from hearing the change
+                log.exception("Health watcher failed for %s", service)
+        if old_status == new_status:
+            return
+        new = await self.get(service)
+        if new is None:
+            return
+        old = None if old_status is None else dataclasses.replace(new, status=old_status)
+        await self._tell(self._everywhere, old, new)
+
+    async def _tell(self, listeners: list[ChangeListener], old: ServiceHealth | None, new: ServiceHealth) -> None:
+        for listener in list(listeners):
+            try:
+                await listener(old, new)
+            except Exception:  # a broken alert must not break the caller's request
+                log.exception("Health change listener failed for %s", new.service)
+
+    # --- writes ----------------------------------------------------------------------------------
 
     async def put(self, health: ServiceHealth) -> ServiceHealth:
         """Store a whole state; notify listeners when the status differs from the stored one."""
@@ -67,20 +113,9 @@ class HealthStore:
         if health.last_error:
             health = dataclasses.replace(health, last_error=redact(health.last_error)[:MAX_ERROR_CHARS])
         previous = await self.get(health.service)
-        values = dataclasses.asdict(health)
-        columns = ", ".join(values)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "service")
-        await self._db.execute(
-            f"INSERT INTO service_health ({columns}) VALUES ({', '.join('?' * len(values))}) "
-            f"ON CONFLICT (service) DO UPDATE SET {updates}",
-            tuple(values.values()),
-        )
+        await self._upsert(health, previous)
         if previous is None or previous.status != health.status:
-            for listener in self._listeners:
-                try:
-                    await listener(previous, health)
-                except Exception:  # a broken alert must not break the caller's request
-                    log.exception("Health change listener failed for %s", health.service)
+            await self._tell(self._listeners + self._everywhere, previous, health)
         return health
 
     async def record_success(self, service: str, latency_ms: float | None = None, *,
@@ -103,8 +138,7 @@ class HealthStore:
         ))
 
     async def record_disabled(self, service: str, reason: str) -> ServiceHealth:
-        return await self.put(ServiceHealth(service, status="disabled", checked_at=self._clock(),
-                                            detail=reason))
+        return await self.put(ServiceHealth(service, status="disabled", checked_at=self._clock(), detail=reason))
 
     async def set_circuit(self, service: str, state: str, opened_at: float | None = None) -> ServiceHealth:
         current = await self.get(service) or ServiceHealth(service, checked_at=self._clock())

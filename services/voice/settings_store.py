@@ -1,16 +1,22 @@
-"""Per-guild voice settings (/voice), persisted so a restart keeps them; defaults come from Settings."""
+"""Per-guild voice settings (/voice), persisted so a restart keeps them; defaults come from Settings.
+
+`VoiceSettingsStore` is the contract and the merging with defaults; the backends hold only SQL.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import Any
 
-from services.storage.db import Database
-
-_COLUMNS = ("voice", "speed", "rvc", "listen", "text_channel_id", "address", "wake_word", "memory")
-_BOOLS = ("rvc", "listen")
+# The one list of stored columns (each a GuildVoiceSettings field of the same name): a new setting
+# is a field, a name here (and in BOOLEANS if it is one), and a migration in each migrations folder.
+COLUMNS = ("voice", "speed", "rvc", "listen", "text_channel_id", "address", "wake_word", "memory")
 MEMORY_CHOICES = ("shared", "separate")
+BOOLEANS = frozenset({"rvc", "listen"})  # 0/1 in SQLite, boolean in PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -32,39 +38,40 @@ class GuildVoiceSettings:
     memory: str = "separate"
 
 
-class VoiceSettingsStore:
-    """Reads and writes rows of voice_settings; only the columns a guild changed are non-NULL."""
+class VoiceSettingsStore(ABC):
+    """One row per guild; only the columns a guild changed are set, the others follow the defaults."""
 
-    def __init__(self, db: Database, defaults: GuildVoiceSettings, *, clock: Callable[[], float] = time.time) -> None:
-        self._db = db
+    def __init__(self, defaults: GuildVoiceSettings, *, clock: Callable[[], float] = time.time) -> None:
         self.defaults = defaults
         self._clock = clock
 
+    # --- SQL, one implementation per backend ---------------------------------------------------
+
+    @abstractmethod
+    async def _read(self, guild_id: int) -> dict[str, Any] | None:
+        """The guild's stored columns (None for those it did not choose), or None without a row."""
+
+    @abstractmethod
+    async def _write(self, guild_id: int, changes: dict[str, object], updated_at: float) -> None:
+        """Upsert only the given columns (names from COLUMNS, values as Python types)."""
+
+    @abstractmethod
+    async def reset(self, guild_id: int) -> None: ...
+
+    # --- shared logic ----------------------------------------------------------------------------
+
     async def get(self, guild_id: int) -> GuildVoiceSettings:
-        row = await self._db.fetchone(
-            f"SELECT {', '.join(_COLUMNS)} FROM voice_settings WHERE guild_id = ?", (guild_id,))
+        row = await self._read(guild_id)
         if row is None:
             return self.defaults
-        chosen = {c: (bool(row[c]) if c in _BOOLS else row[c]) for c in _COLUMNS if row[c] is not None}
-        d = self.defaults
-        return GuildVoiceSettings(**{f.name: chosen.get(f.name, getattr(d, f.name)) for f in fields(d)})
+        chosen = {c: bool(row[c]) if c in BOOLEANS else row[c] for c in COLUMNS if row[c] is not None}
+        return dataclasses.replace(self.defaults, **chosen)
 
     async def update(self, guild_id: int, **changes: object) -> GuildVoiceSettings:
         """Store the fields the guild chose; the others stay unset and keep following the defaults."""
-        unknown = set(changes) - set(_COLUMNS)
+        unknown = set(changes) - set(COLUMNS)
         if unknown:
             raise ValueError(f"unknown voice settings: {sorted(unknown)}")
         if changes:
-            columns = [c for c in _COLUMNS if c in changes]
-            values = [int(v) if isinstance(v, bool) else v for v in (changes[c] for c in columns)]
-            assignments = ", ".join(f"{c} = excluded.{c}" for c in columns)
-            async with self._db.transaction() as tx:
-                await tx.execute(
-                    f"INSERT INTO voice_settings (guild_id, {', '.join(columns)}, updated_at) "
-                    f"VALUES (?, {', '.join('?' for _ in columns)}, ?) "
-                    f"ON CONFLICT (guild_id) DO UPDATE SET {assignments}, updated_at = excluded.updated_at",
-                    (guild_id, *values, self._clock()))
+            await self._write(guild_id, {c: changes[c] for c in COLUMNS if c in changes}, self._clock())
         return await self.get(guild_id)
-
-    async def reset(self, guild_id: int) -> None:
-        await self._db.execute("DELETE FROM voice_settings WHERE guild_id = ?", (guild_id,))

@@ -47,7 +47,7 @@ def test_one_line_per_service_with_everything_an_admin_needs():
     fields = {f.name: f.value for f in embed.fields}
     assert fields["LLM usage today (UTC)"] == "**ollama** 7 requests · 1,234 tokens · 2 fallbacks · 1 errors"
     assert fields["Cache"] == "12 entries · hit rate 75% (3 hits, 1 misses)"
-    assert (fields["Gateway"], fields["Uptime"], fields["Database"]) == ("42 ms", "1h 2m", "2.5 MB")
+    assert (fields["Gateway"], fields["Uptime"], fields["Database"]) == ("42 ms", "1h 2m", "SQLite, 2.5 MB")
     assert embed.colour is not None and embed.colour.value == 0xE74C3C  # red: something is down
 
 

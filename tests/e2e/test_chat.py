@@ -12,8 +12,9 @@ import pytest
 from devtools.discord_emulator import DiscordEmulator
 from devtools.fakes.llm_server import FakeLLMServer, Reply
 from discord_ui.stream import INTERRUPTED, UNAVAILABLE
-from services.chat.memory import ConversationStore, Turn
+from services.chat.memory import Turn
 from services.storage import Database
+from services.storage.sqlite.conversations import SqliteConversationStore
 
 INTERVAL = 0.3
 
@@ -236,10 +237,10 @@ async def test_shutdown_interrupts_honestly_and_memory_survives_restart(bot_fact
 
     # A turn older than CHAT_HISTORY_DAYS is pruned when the next bot starts.
     db = await Database.open(settings.database_path)
-    turns = await ConversationStore(db).recent(general.id, 1000)
+    turns = await SqliteConversationStore(db).recent(general.id, 1000)
     assert [(t.content, t.status) for t in turns] == [("tell me a story", "complete"),
                                                       ("This answer never ", "interrupted")]
-    await ConversationStore(db, clock=lambda: time.time() - 31 * 86400).add(
+    await SqliteConversationStore(db, clock=lambda: time.time() - 31 * 86400).add(
         general.id, Turn("user", "ancient history", "Dave", 1))
     await db.close()
 

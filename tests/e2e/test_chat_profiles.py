@@ -102,15 +102,16 @@ async def test_model_per_channel_with_autocomplete_checks_and_reset(bot, emulato
 
 async def test_profiles_are_forgotten_when_the_bot_leaves(bot, emulator, llm):
     await run(emulator, "alice", "general", "persona", text="Remember me.", scope="server")
-    assert (await bot.services.db.fetchone("SELECT COUNT(*) FROM chat_profiles"))[0] == 1
-    guild_id = emulator.guild.id
+    guild_id, profiles = emulator.guild.id, bot.services.profiles
+    assert (await profiles.persona(guild_id, [])).source == "server"
     await bot.get_guild(guild_id).leave()
     await emulator.wait_until(lambda: bot.get_guild(guild_id) is None, timeout=5)
     for _ in range(50):
-        if (await bot.services.db.fetchone("SELECT COUNT(*) FROM chat_profiles"))[0] == 0:
+        if (await profiles.persona(guild_id, [])).source == "default":
             break
         await asyncio.sleep(0.05)
-    assert (await bot.services.db.fetchone("SELECT COUNT(*) FROM chat_profiles"))[0] == 0
+    assert await profiles.persona(guild_id, []) == await profiles.persona(None, [])
+    assert (await profiles.persona(guild_id, [])).source == "default"
 
 
 async def test_auto_thread_answers_in_a_thread_with_its_own_memory(bot_factory, emulator, llm, search):

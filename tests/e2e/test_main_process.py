@@ -66,3 +66,20 @@ async def test_container_health_check_follows_the_running_bot(bot_process: Any, 
         code, line = await health()
     assert (code, line.split(",")[0]) == (0, "healthy: Discord gateway healthy"), process.output
     # A stopped or stuck bot stops refreshing the row: tests/config/test_healthcheck.py covers staleness.
+
+
+async def test_a_second_process_on_the_same_sqlite_file_refuses_to_start(bot_process: Any,
+                                                                         emulator: DiscordEmulator) -> None:
+    """Two processes on one SQLite file would both deliver every reminder and both answer every mention."""
+    first = await bot_process()
+    await first.wait_ready()
+    second = await bot_process()
+    assert await second.wait() == 1
+    said = [line for line in second.output.splitlines() if "in use by another bot process" in line]
+    assert len(said) == 1 and f"(pid {first.process.pid})" in said[0] and "DATABASE_URL" in said[0], second.output
+    assert "Traceback" not in second.output
+    assert emulator.gateway.identifies == 1, "the refused process must not connect to Discord"
+    first.kill()  # the kernel releases the lock with the process, however it ends
+    await first.wait()
+    third = await bot_process()
+    await third.wait_ready()

@@ -20,9 +20,10 @@ import pytest
 from bot import Bot
 from devtools.discord_emulator import DiscordEmulator
 from devtools.discord_emulator import permissions as perms
-from services.reminders import Reminder, ReminderStore
+from services.reminders import Reminder
 from services.reminders.models import NewReminder
 from services.storage import Database
+from services.storage.sqlite.reminders import SqliteReminderStore
 
 STAMP = re.compile(r"<t:(\d+):F> \(<t:\1:R>\)")
 
@@ -269,8 +270,8 @@ async def test_reminders_finished_long_ago_are_pruned_when_the_bot_starts(
         bot_factory: Any, emulator: DiscordEmulator, make_settings: Any) -> None:
     settings = make_settings(reminder_history_days=3)
     db = await Database.open(settings.database_path)
-    old_clock = ReminderStore(db, clock=lambda: time.time() - 4 * 86_400)
-    new_clock = ReminderStore(db)
+    old_clock = SqliteReminderStore(db, clock=lambda: time.time() - 4 * 86_400)
+    new_clock = SqliteReminderStore(db)
     values = dict(owner_id=1, guild_id=None, channel_id=None, dm=True, text="x", recurrence=None, tz="UTC")
     old = await old_clock.add(NewReminder(due_at=time.time() + 3_600, **values))  # type: ignore[arg-type]
     recent = await new_clock.add(NewReminder(due_at=time.time() + 3_600, **values))  # type: ignore[arg-type]

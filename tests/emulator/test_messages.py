@@ -292,3 +292,24 @@ async def test_threads_and_deleted_channels(emulator: DiscordEmulator, client_fa
     with pytest.raises(discord.NotFound) as caught:
         await channel.send("anyone?")
     assert caught.value.code == 10003
+
+
+async def test_a_repeated_nonce_returns_the_earlier_message(emulator: DiscordEmulator,
+                                                            client_factory: ClientFactory) -> None:
+    """discord.py sends enforce_nonce with a nonce: a repeat by the same author within minutes (a
+    retried send, or another process delivering the same reminder) is the earlier message, not a new one."""
+    client = await client_factory()
+    general, other = _channel(client, emulator), _channel(client, emulator, "random")
+    first = await general.send("tea time", nonce="r7.1800000000")
+    again = await other.send("tea time (again)", nonce="r7.1800000000")
+    assert again.id == first.id
+    assert [m.content for m in emulator.bot_messages(emulator.channel("general"))] == ["tea time"]
+    assert emulator.bot_messages(emulator.channel("random")) == []
+    assert [m.id for m in emulator.records.nonce_repeats] == [first.id]
+    different = await general.send("another", nonce="r8.1800000000")
+    assert different.id != first.id
+    emulator.clock.advance(301)  # "the past few minutes" are over
+    later = await general.send("tea time", nonce="r7.1800000000")
+    assert later.id != first.id
+    plain = await general.send("no nonce twice")
+    assert (await general.send("no nonce twice")).id != plain.id

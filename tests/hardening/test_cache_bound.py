@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.storage import Cache, Database
+from services.storage import Database
+from services.storage.sqlite.cache import SqliteCache
 
 
 class Clock:
@@ -19,7 +20,7 @@ async def rows(db: Database) -> int:
 
 
 async def test_unique_keys_never_grow_the_table_far_past_max_entries(db: Database) -> None:
-    cache = Cache(db, max_entries=1000, clock=Clock())
+    cache = SqliteCache(db, max_entries=1000, clock=Clock())
     for i in range(5000):
         await cache.set("search:web", f"query {i}", {"n": i}, ttl=3600 + i)
     assert await rows(db) <= 1100
@@ -28,7 +29,7 @@ async def test_unique_keys_never_grow_the_table_far_past_max_entries(db: Databas
 
 async def test_expired_rows_are_dropped_while_running(db: Database) -> None:
     clock = Clock()
-    cache = Cache(db, max_entries=100_000, purge_interval=300, clock=clock)
+    cache = SqliteCache(db, max_entries=100_000, purge_interval=300, clock=clock)
     for i in range(50):
         await cache.set("search:wikipedia", f"page {i}", [i], ttl=60)
     clock.now += 301  # all 50 expired, and the purge interval has passed

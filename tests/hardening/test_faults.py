@@ -167,5 +167,5 @@ async def test_with_every_model_down_each_prompt_is_told_why(bot_factory, emulat
     assert all("unavailable" in s.detail for s in sent)
     assert max(s.inter.acknowledged_after for s in sent if s.inter is not None) < 3
     # Nothing half-written is remembered as if it had been answered.
-    rows = await bot.services.db.fetchall("SELECT role, status FROM conversation_turns WHERE role = 'assistant'")
+    rows = await bot.services.backend.db.fetchall("SELECT role, status FROM conversation_turns WHERE role = 'assistant'")
     assert not rows

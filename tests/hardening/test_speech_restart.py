@@ -20,6 +20,7 @@ from services.resilience import CircuitOpen
 from services.speech.audio import AudioClip
 from services.speech.factory import build_speech
 from services.storage import Database, HealthStore
+from services.storage.sqlite.health import SqliteHealthStore
 
 
 def discord_clip(seconds: float = 1.0) -> AudioClip:
@@ -31,7 +32,7 @@ def discord_clip(seconds: float = 1.0) -> AudioClip:
 async def health(tmp_path) -> AsyncIterator[HealthStore]:
     db = await Database.open(tmp_path / "bot.db")
     try:
-        yield HealthStore(db)
+        yield SqliteHealthStore(db)
     finally:
         await db.close()
 

@@ -16,6 +16,7 @@ from services.reminders import ParseError, parse_time
 from services.reminders.errors import ReminderError
 from services.reminders.service import ReminderService
 from services.storage import Database
+from services.storage.sqlite.reminders import SqliteReminderStore
 from tests.hostile.strategies import hostile_text
 
 ZONES = [ZoneInfo(z) for z in ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Australia/Lord_Howe",
@@ -76,7 +77,8 @@ def test_relative_clock_and_recurring_times_are_never_in_the_past(text: str, now
 async def service(tmp_path: Path) -> AsyncIterator[ReminderService]:
     db = await Database.open(tmp_path / "bot.db")
     try:
-        yield ReminderService(db, clock=lambda: datetime(2026, 3, 29, 0, 30, tzinfo=UTC).timestamp())
+        clock = lambda: datetime(2026, 3, 29, 0, 30, tzinfo=UTC).timestamp()  # noqa: E731
+        yield ReminderService(SqliteReminderStore(db, clock=clock), clock=clock)
     finally:
         await db.close()
 

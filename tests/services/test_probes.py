@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
+import asyncpg
 import pytest
 
 from config.settings import LLM_PROVIDERS, load_settings
@@ -18,6 +19,7 @@ from services.errors import ServiceError
 from services.llm import AllProvidersFailed, Message
 from services.probes import probe_database
 from services.storage import Database, ServiceHealth
+from services.storage.backend import SqliteBackend
 
 EVERY_SERVICE = {*(f"llm:{p}" for p in LLM_PROVIDERS), "tts:kokoro", "stt:whisper", "rvc", "search:web",
                  "search:wikipedia", "search:urban", "database"}
@@ -33,7 +35,7 @@ async def make_services(tmp_path) -> AsyncIterator[MakeServices]:
         settings = load_settings({**bot_test_env(tmp_path / "bot.db"), **env}, require_token=False)
         db = await Database.open(settings.database_path)
         session = aiohttp.ClientSession()
-        services = Services(settings, session, db)
+        services = Services(settings, session, SqliteBackend(db))
         await services.start()
         made.append((services, session, db))
         return services
@@ -138,13 +140,33 @@ async def test_real_traffic_updates_the_same_state_and_listeners(make_services):
     assert changes == [("llm:ollama", row.status)]
 
 
-async def test_database_probe_writes_reads_and_leaves_nothing(make_services):
-    services = await make_services()
-    result = await probe_database(services.db)
-    assert result.status == "healthy" and result.detail is not None and result.detail.endswith("MB")
-    stats = await services.cache.stats()
+async def test_database_probe_writes_reads_and_leaves_nothing(backend):
+    result = await probe_database(backend)
+    assert result.status == "healthy" and result.detail is not None
+    assert result.detail.startswith(backend.kind) and result.detail.endswith("MB")
+    cache = backend.cache()
+    stats = await cache.stats()
     assert (stats.entries, stats.hits, stats.misses) == (0, 0, 0)
-    assert await services.cache.namespaces() == []
+    assert await cache.namespaces() == []
+
+
+@pytest.mark.parametrize("backends", ["postgres"], indirect=True)
+async def test_database_probe_fails_when_postgresql_is_gone(backends, postgres):
+    backend = await backends.open()
+    admin = await asyncpg.connect(postgres.dsn())
+    try:  # what a server restart does to the pool's connections
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                            backends.dsn.rsplit("/", 1)[1])
+    finally:
+        await admin.close()
+    first = None
+    for _ in range(3):  # the pool replaces dead connections: the probe recovers by itself
+        try:
+            first = await probe_database(backend)
+            break
+        except ServiceError as exc:
+            assert exc.transient and "PostgreSQL" in exc.cause
+    assert first is not None and first.status == "healthy"
 
 
 async def test_database_probe_fails_when_another_process_holds_the_write_lock(tmp_path):
@@ -153,9 +175,9 @@ async def test_database_probe_fails_when_another_process_holds_the_write_lock(tm
     try:
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(ServiceError, match="locked"):
-            await probe_database(db)
+            await probe_database(SqliteBackend(db))
         other.execute("ROLLBACK")
-        assert (await probe_database(db)).status == "healthy"
+        assert (await probe_database(SqliteBackend(db))).status == "healthy"
     finally:
         other.close()
         await db.close()

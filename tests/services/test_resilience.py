@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
 
 from services.errors import PermanentError, TransientError
 from services.resilience import CircuitBreaker, CircuitOpen, RetryPolicy, call_with_retry, is_service_fault
-from services.storage import Database, HealthStore
+from services.storage import Database
+from services.storage.sqlite.health import SqliteHealthStore
 
 
 class Clock:
@@ -22,7 +24,7 @@ class Clock:
 @pytest.fixture
 async def health(tmp_path):
     db = await Database.open(tmp_path / "bot.db")
-    yield HealthStore(db)
+    yield SqliteHealthStore(db)
     await db.close()
 
 
@@ -144,3 +146,39 @@ async def test_a_failed_trial_reopens_even_below_the_threshold(health):
     await breaker.record_failure(TransientError("llm:openai", "still broke"))
     assert breaker.state == "open" and breaker.retry_in() == 10
     assert (await health.get("llm:openai")).circuit_opened_at == clock.now
+
+
+@pytest.mark.parametrize("backends", ["postgres"], indirect=True)
+async def test_a_provider_found_dead_by_one_process_is_skipped_by_all(backends):
+    """Two processes on one PostgreSQL, each with its own breaker for the same provider: when one opens
+    it, the other refuses calls too, and when one closes it again, so does the other."""
+    clock = Clock()
+    one, other = await backends.open(), await backends.open()
+    here = CircuitBreaker(one.health(clock=clock), "llm:openrouter", failure_threshold=2, cooldown=30, clock=clock)
+    there_store = other.health(clock=clock)
+    there = CircuitBreaker(there_store, "llm:openrouter", failure_threshold=2, cooldown=30, clock=clock)
+    await one.start()
+    await other.start()
+    changed = asyncio.Condition()
+
+    async def heard(service: str) -> None:
+        async with changed:
+            changed.notify_all()
+
+    async def until_there_is(state: str) -> None:
+        async with changed:
+            await asyncio.wait_for(changed.wait_for(lambda: there.state == state), 5)
+
+    there_store.watch(heard)  # added after the breaker's own watcher: runs once the breaker has re-read
+    await there.before_call()  # closed: allowed
+    there.release()
+    await here.record_failure(TransientError("llm:openrouter", "402 out of credit"), trip=True)
+    await until_there_is("open")
+    with pytest.raises(CircuitOpen):
+        await there.before_call()
+    clock.now += 31  # cooldown over: the trial goes through in the first process; it succeeds
+    await here.before_call()
+    await here.record_success(120.0)
+    await until_there_is("closed")
+    assert there.failures == 0
+    await there.before_call()

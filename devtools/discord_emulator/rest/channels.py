@@ -69,7 +69,8 @@ async def create_message(request: web.Request) -> web.Response:
     body, files = await message_body(request)
     if files and not granted & perms.ATTACH_FILES:
         raise missing_permissions()
-    record = await c.messenger.create(channel, c.world.bot_user, body, files)
+    record = (c.messenger.earlier_with_nonce(c.world.bot_user, body)
+              or await c.messenger.create(channel, c.world.bot_user, body, files))
     return json_response(c.messenger.payload(record))
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from services.chat.context import ContextBuilder, Prompt, load_system_prompt
-from services.chat.memory import ConversationStore
 from services.llm import Message
 from services.storage.db import Database
+from services.storage.sqlite.conversations import SqliteConversationStore
 
 
 async def test_history_named_speakers_and_budget(tmp_path):
     db = await Database.open(tmp_path / "bot.db")
     try:
-        store = ConversationStore(db)
+        store = SqliteConversationStore(db)
         builder = ContextBuilder(store, "Be nice.", token_budget=60)
         await builder.remember(7, Prompt("x" * 200, "Old", 1), "an old answer")
         await builder.remember(7, Prompt("hello", "Carol", 2), "Hi Carol")
@@ -29,7 +29,7 @@ async def test_history_named_speakers_and_budget(tmp_path):
 async def test_failed_answer_is_remembered_with_its_status(tmp_path):
     db = await Database.open(tmp_path / "bot.db")
     try:
-        store = ConversationStore(db)
+        store = SqliteConversationStore(db)
         builder = ContextBuilder(store, "", token_budget=1000)
         await builder.remember(1, Prompt("q", "Carol", 2), "half an ans", "interrupted")
         await builder.remember(1, Prompt("nothing came", "Carol", 2), "", "failed")

@@ -7,17 +7,17 @@ from config.settings import ModelRef
 from devtools.fakes.llm_server import Reply
 from services.chat.attachments import AttachmentReader, AttachmentRef
 from services.chat.context import ContextBuilder, Prompt
-from services.chat.memory import ConversationStore
-from services.chat.profiles import ChatProfileStore
 from services.chat.turn import ChatTurns, TurnRequest
 from services.llm.capabilities import ModelCapabilities
+from services.storage.sqlite.conversations import SqliteConversationStore
+from services.storage.sqlite.profiles import SqliteChatProfileStore
 from services.tools import AnswerDone
 from tests.services.tools.conftest import ToolWorld, site, world  # noqa: F401  (fixtures)
 
 
 def turns(world: ToolWorld, db, session, chain: ModelRef) -> ChatTurns:  # noqa: F811
-    context = ContextBuilder(ConversationStore(db), "Default prompt.", 3000)
-    profiles = ChatProfileStore(db, default_persona="Default prompt.", default_chain=(chain,),
+    context = ContextBuilder(SqliteConversationStore(db), "Default prompt.", 3000)
+    profiles = SqliteChatProfileStore(db, default_persona="Default prompt.", default_chain=(chain,),
                                 providers=list(world.router.providers))
     return ChatTurns(context=context, voice_context=context.for_voice(), loop=world.loop,
                      attachments=AttachmentReader(session), capabilities=ModelCapabilities(world.router.providers),

@@ -11,7 +11,6 @@ from aiohttp import web
 
 from services.errors import TransientError
 from services.health.monitor import (
-    HealthHistory,
     HealthMonitor,
     Probe,
     ProbeResult,
@@ -21,7 +20,9 @@ from services.health.monitor import (
 )
 from services.http import request_json
 from services.resilience import CircuitBreaker
-from services.storage import Database, HealthStore, ServiceHealth
+from services.storage import Database, ServiceHealth
+from services.storage.sqlite.health import SqliteHealthStore
+from services.storage.sqlite.history import SqliteHealthHistory
 
 
 class FlakyServer:
@@ -53,14 +54,14 @@ async def server():
 async def test_transitions_history_and_one_log_line_per_change(tmp_path, server, caplog):
     flaky, url = server
     db = await Database.open(tmp_path / "bot.db")
-    store = HealthStore(db)
+    store = SqliteHealthStore(db)
     store.add_listener(log_state_changes(logging.getLogger("test.health")))
     async with aiohttp.ClientSession() as session:
         async def check() -> ProbeResult:
             await request_json(session, "GET", f"{url}/health", service="tts:kokoro")
             return ProbeResult()
 
-        monitor = HealthMonitor(store, HealthHistory(db), [Probe("tts:kokoro", check), Probe("rvc", None)],
+        monitor = HealthMonitor(store, SqliteHealthHistory(db), [Probe("tts:kokoro", check), Probe("rvc", None)],
                                 interval=60, timeout=1.0, history_days=7, slow_ms=200)
         caplog.set_level(logging.INFO, logger="test.health")
         statuses = []
@@ -75,20 +76,20 @@ async def test_transitions_history_and_one_log_line_per_change(tmp_path, server,
         changes = [r.getMessage() for r in caplog.records if "tts:kokoro" in r.getMessage()]
         assert len(changes) == 4, changes  # unknown->healthy, ->degraded, ->down, ->healthy
         assert all("abcd12345" not in c for c in changes)
-        history = await HealthHistory(db).recent("tts:kokoro")
+        history = await SqliteHealthHistory(db).recent("tts:kokoro")
         assert [s for s, _ in reversed(history)] == statuses
     await db.close()
 
 
 async def test_timeout_is_reported_as_down_promptly(tmp_path):
     db = await Database.open(tmp_path / "bot.db")
-    store = HealthStore(db)
+    store = SqliteHealthStore(db)
 
     async def hangs() -> ProbeResult:
         await asyncio.sleep(30)
         return ProbeResult()
 
-    monitor = HealthMonitor(store, HealthHistory(db), [Probe("stt:whisper", hangs)],
+    monitor = HealthMonitor(store, SqliteHealthHistory(db), [Probe("stt:whisper", hangs)],
                             interval=60, timeout=0.2, history_days=7)
     [health] = await asyncio.wait_for(monitor.run_once(), timeout=5)
     assert health.status == "down" and "no answer within 0.2 s" in health.last_error
@@ -98,17 +99,17 @@ async def test_timeout_is_reported_as_down_promptly(tmp_path):
 async def test_history_is_pruned(tmp_path):
     now = [1_000_000.0]
     db = await Database.open(tmp_path / "bot.db")
-    store = HealthStore(db, clock=lambda: now[0])
+    store = SqliteHealthStore(db, clock=lambda: now[0])
 
     async def ok() -> ProbeResult:
         return ProbeResult()
 
-    monitor = HealthMonitor(store, HealthHistory(db), [Probe("database", ok)], interval=60, timeout=1,
+    monitor = HealthMonitor(store, SqliteHealthHistory(db), [Probe("database", ok)], interval=60, timeout=1,
                             history_days=1, clock=lambda: now[0])
     await monitor.run_once()
     now[0] += 2 * 86400
     await monitor.run_once()
-    assert len(await HealthHistory(db).recent("database")) == 1
+    assert len(await SqliteHealthHistory(db).recent("database")) == 1
     await db.close()
 
 
@@ -122,7 +123,7 @@ def ok(detail: str | None = None, latency_ms: float | None = None):
 
 
 async def test_breaker_probe_counts_failures_and_a_healthy_probe_closes_the_circuit(db):
-    store = HealthStore(db)
+    store = SqliteHealthStore(db)
     breaker = CircuitBreaker(store, "tts:kokoro", failure_threshold=2, cooldown=3600)
     failing = [True]
 
@@ -131,7 +132,7 @@ async def test_breaker_probe_counts_failures_and_a_healthy_probe_closes_the_circ
             raise TransientError("tts:kokoro", "cannot connect to 127.0.0.1:9 (Connection refused)")
         return ProbeResult("healthy", "4 voices")
 
-    monitor = HealthMonitor(store, HealthHistory(db), [Probe("tts:kokoro", check, breaker=breaker)],
+    monitor = HealthMonitor(store, SqliteHealthHistory(db), [Probe("tts:kokoro", check, breaker=breaker)],
                             interval=60, timeout=1, history_days=7)
     [first] = await monitor.run_once()
     assert (first.status, first.consecutive_failures, breaker.state) == ("degraded", 1, "closed")
@@ -146,13 +147,13 @@ async def test_breaker_probe_counts_failures_and_a_healthy_probe_closes_the_circ
 
 
 async def test_breaker_probe_that_answers_but_not_right_only_half_opens(db):
-    store = HealthStore(db)
+    store = SqliteHealthStore(db)
     breaker = CircuitBreaker(store, "tts:kokoro", failure_threshold=1, cooldown=3600)
     await breaker.record_failure("down", latency_ms=1)
     async def not_right() -> ProbeResult:
         return ProbeResult("degraded", "0 voices")
 
-    monitor = HealthMonitor(store, HealthHistory(db), [Probe("tts:kokoro", not_right, breaker=breaker)],
+    monitor = HealthMonitor(store, SqliteHealthHistory(db), [Probe("tts:kokoro", not_right, breaker=breaker)],
                             interval=60, timeout=1, history_days=7)
     [probed] = await monitor.run_once()
     # reachable but not right: the next real call is the trial
@@ -160,44 +161,44 @@ async def test_breaker_probe_that_answers_but_not_right_only_half_opens(db):
 
 
 async def test_breaker_probe_success_on_a_closed_circuit_forgets_old_failures(db):
-    store = HealthStore(db)
+    store = SqliteHealthStore(db)
     breaker = CircuitBreaker(store, "rvc", failure_threshold=3, cooldown=30)
     await breaker.record_failure("one bad request", latency_ms=5)
-    monitor = HealthMonitor(store, HealthHistory(db), [Probe("rvc", ok("2 models"), breaker=breaker)],
+    monitor = HealthMonitor(store, SqliteHealthHistory(db), [Probe("rvc", ok("2 models"), breaker=breaker)],
                             interval=60, timeout=1, history_days=7)
     [health] = await monitor.run_once()
     assert (health.status, health.consecutive_failures, health.detail) == ("healthy", 0, "2 models")
     assert breaker.failures == 0
     [again] = await monitor.run_once()  # written every round, so it never looks stale
-    assert again.checked_at >= health.checked_at and len(await HealthHistory(db).recent("rvc")) == 2
+    assert again.checked_at >= health.checked_at and len(await SqliteHealthHistory(db).recent("rvc")) == 2
 
 
 async def test_recorded_probe_rows_are_the_checks_own_with_history_added(db):
-    store = HealthStore(db)
+    store = SqliteHealthStore(db)
 
     async def router_probe() -> list:
         return [await store.record_success("llm:ollama", 12, detail="models ok: llama3.2"),
                 await store.record_disabled("llm:openai", "not configured: set OPENAI_BASE_URL")]
 
-    monitor = HealthMonitor(store, HealthHistory(db),
+    monitor = HealthMonitor(store, SqliteHealthHistory(db),
                             [RecordedProbe("llm", ("llm:ollama", "llm:openai"), router_probe)],
                             interval=60, timeout=1, history_days=7)
     results = await monitor.run_once()
     assert [(h.service, h.status) for h in results] == [("llm:ollama", "healthy"), ("llm:openai", "disabled")]
     stored = await store.get("llm:ollama")
     assert stored is not None and stored.latency_ms == 12 and stored.consecutive_failures == 0
-    assert [s for s, _ in await HealthHistory(db).recent("llm:ollama")] == ["healthy"]
+    assert [s for s, _ in await SqliteHealthHistory(db).recent("llm:ollama")] == ["healthy"]
     assert monitor.services == ["llm:ollama", "llm:openai"]
 
 
 async def test_recorded_probe_timeout_is_recorded_unless_the_check_owns_its_rows(db, caplog):
-    store = HealthStore(db)
+    store = SqliteHealthStore(db)
 
     async def hangs() -> list:
         await asyncio.sleep(30)
         return []
 
-    monitor = HealthMonitor(store, HealthHistory(db), [
+    monitor = HealthMonitor(store, SqliteHealthHistory(db), [
         RecordedProbe("search:wikipedia", ("search:wikipedia",), hangs),
         RecordedProbe("llm", ("llm:ollama",), hangs, timeout=0.2, owns_timeout=True),
     ], interval=60, timeout=0.2, history_days=7)
@@ -209,8 +210,8 @@ async def test_recorded_probe_timeout_is_recorded_unless_the_check_owns_its_rows
 
 
 async def test_gateway_style_latency_and_slow_answer(db):
-    store = HealthStore(db)
-    monitor = HealthMonitor(store, HealthHistory(db), [
+    store = SqliteHealthStore(db)
+    monitor = HealthMonitor(store, SqliteHealthHistory(db), [
         Probe("discord:gateway", ok(latency_ms=42.0)),
         Probe("slow", ok(latency_ms=900.0)),
     ], interval=60, timeout=1, history_days=7, slow_ms=500)
@@ -223,7 +224,7 @@ async def test_a_crashing_probe_is_logged_and_does_not_hide_the_others(db, caplo
     async def buggy() -> ProbeResult:
         raise KeyError("oops")
 
-    monitor = HealthMonitor(HealthStore(db), HealthHistory(db), [Probe("buggy", buggy), Probe("database", ok())],
+    monitor = HealthMonitor(SqliteHealthStore(db), SqliteHealthHistory(db), [Probe("buggy", buggy), Probe("database", ok())],
                             interval=60, timeout=1, history_days=7)
     caplog.set_level(logging.ERROR, logger="services.health.monitor")
     results = await monitor.run_once()
@@ -241,7 +242,7 @@ async def test_concurrent_rounds_are_one_round(db):
         await release.wait()
         return ProbeResult()
 
-    monitor = HealthMonitor(HealthStore(db), HealthHistory(db), [Probe("database", check)],
+    monitor = HealthMonitor(SqliteHealthStore(db), SqliteHealthHistory(db), [Probe("database", check)],
                             interval=60, timeout=5, history_days=7)
     first = asyncio.ensure_future(monitor.run_once())
     second = asyncio.ensure_future(monitor.run_once())
@@ -262,7 +263,7 @@ async def test_loop_probes_repeatedly_and_stops_cleanly(db):
             rounds.notify_all()
         return ProbeResult()
 
-    monitor = HealthMonitor(HealthStore(db), HealthHistory(db), [Probe("database", check)],
+    monitor = HealthMonitor(SqliteHealthStore(db), SqliteHealthHistory(db), [Probe("database", check)],
                             interval=0.02, timeout=1, history_days=7)
     monitor.start()
     async with rounds:
@@ -274,7 +275,7 @@ async def test_loop_probes_repeatedly_and_stops_cleanly(db):
 
 async def test_stale_means_a_previous_run_or_older_than_two_intervals(db):
     now = [1_000_000.0]
-    monitor = HealthMonitor(HealthStore(db), HealthHistory(db), [], interval=60, timeout=1, history_days=7,
+    monitor = HealthMonitor(SqliteHealthStore(db), SqliteHealthHistory(db), [], interval=60, timeout=1, history_days=7,
                             clock=lambda: now[0])
     assert monitor.is_stale(ServiceHealth("tts:kokoro", "healthy", checked_at=now[0] - 5))  # before start-up
     now[0] += 10
@@ -285,8 +286,8 @@ async def test_stale_means_a_previous_run_or_older_than_two_intervals(db):
 
 
 async def test_change_listeners_hear_probes_and_real_traffic_until_unsubscribed(db):
-    store = HealthStore(db)
-    monitor = HealthMonitor(store, HealthHistory(db), [Probe("database", ok())], interval=60, timeout=1,
+    store = SqliteHealthStore(db)
+    monitor = HealthMonitor(store, SqliteHealthHistory(db), [Probe("database", ok())], interval=60, timeout=1,
                             history_days=7)
     heard: list[tuple[str | None, str]] = []
 
@@ -309,3 +310,37 @@ async def test_change_listeners_hear_probes_and_real_traffic_until_unsubscribed(
 def test_worth_alerting(old, new, expected):
     before = ServiceHealth("x", old) if old else None
     assert worth_alerting(before, ServiceHealth("x", new)) is expected
+
+
+async def test_only_the_leader_probes_the_services_and_prunes(db):
+    """With several processes, a follower probes only what is its own (its gateway connection); the
+    leader probes everything and prunes the history; /health refresh:true probes everything anywhere."""
+    now = [1_000_000.0]
+    leading = [False]
+    probed: list[str] = []
+
+    def check(name: str):
+        async def run() -> ProbeResult:
+            probed.append(name)
+            return ProbeResult()
+        return run
+
+    store, history = SqliteHealthStore(db, clock=lambda: now[0]), SqliteHealthHistory(db)
+    await history.add(ServiceHealth("old", "healthy", checked_at=now[0] - 30 * 86400))
+    monitor = HealthMonitor(store, history, [Probe("tts:kokoro", check("tts")), Probe("database", check("db")),
+                                             Probe("discord:gateway:1", check("gateway"), local=True)],
+                            interval=60, timeout=1, history_days=7, clock=lambda: now[0],
+                            leader=lambda: leading[0], shared=True)
+    await monitor.run_once()
+    assert probed == ["gateway"]
+    assert await history.recent("old") != [], "a follower does not prune"
+    probed.clear()
+    await monitor.run_once(everything=True)
+    assert sorted(probed) == ["db", "gateway", "tts"]
+    leading[0] = True
+    probed.clear()
+    await monitor.run_once()
+    assert sorted(probed) == ["db", "gateway", "tts"]
+    assert await history.recent("old") == []
+    # Rows another process wrote before this one started are not stale for that reason alone.
+    assert not monitor.is_stale(ServiceHealth("tts:kokoro", "healthy", checked_at=now[0] - 5), now[0])

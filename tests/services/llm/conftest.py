@@ -12,8 +12,9 @@ from config.settings import Settings, load_settings
 from devtools.fakes.llm_server import FakeLLMServer
 from services.llm.factory import build_router
 from services.llm.router import LLMRouter
-from services.llm.usage import UsageStore
-from services.storage import Cache, HealthStore
+from services.storage.sqlite.cache import SqliteCache
+from services.storage.sqlite.health import SqliteHealthStore
+from services.storage.sqlite.usage import SqliteUsageStore
 
 # Short but safe limits: every deadline a test does not mean to hit is far above what it needs.
 FAST_ENV = {
@@ -76,8 +77,8 @@ def make_router(session, db, sleeps) -> Callable[..., LLMRouter]:
     """make_router(ENV=value, ...) -> a router built by the real factory on the shared database."""
 
     def make(clock: Callable[[], float] = time.time, **env: Any) -> LLMRouter:
-        return build_router(settings(**env), session, health=HealthStore(db, clock=clock),
-                            usage=UsageStore(db, clock=clock), cache=Cache(db, clock=clock), clock=clock,
+        return build_router(settings(**env), session, health=SqliteHealthStore(db, clock=clock),
+                            usage=SqliteUsageStore(db, clock=clock), cache=SqliteCache(db, clock=clock), clock=clock,
                             sleep=sleeps)
 
     return make

@@ -8,8 +8,9 @@ from services.llm.factory import build_chain, build_router
 from services.llm.ollama import OllamaProvider
 from services.llm.openai_compat import OpenAICompatProvider
 from services.llm.router import LLMRouter, Target
-from services.llm.usage import UsageStore
-from services.storage import HealthStore
+from services.storage.backend import SqliteBackend
+from services.storage.sqlite.health import SqliteHealthStore
+from services.storage.sqlite.usage import SqliteUsageStore
 from tests.services.llm.conftest import settings
 
 
@@ -32,7 +33,7 @@ async def test_router_is_built_with_the_settings(session, db):
                  LLM_FALLBACK_MODELS="ollama:llama3.2:1b", LLM_DAILY_TOKEN_BUDGET="openrouter:5000",
                  LLM_MAX_CONCURRENCY="7", API_CACHE_ENABLED="true", API_CACHE_TTL="42", API_RETRY_ATTEMPTS="4",
                  LLM_FIRST_TOKEN_TIMEOUT="9")
-    router = build_router(s, session, health=HealthStore(db), usage=UsageStore(db))
+    router = build_router(s, session, health=SqliteHealthStore(db), usage=SqliteUsageStore(db))
     assert router.describe_chain() == ["openrouter:meta-llama/llama-3.3-70b-instruct:free", "ollama:llama3.2:1b"]
     assert isinstance(router.providers["openrouter"], OpenAICompatProvider)
     assert isinstance(router.providers["ollama"], OllamaProvider)
@@ -46,14 +47,14 @@ async def test_router_is_built_with_the_settings(session, db):
 async def test_per_provider_concurrency_and_paid_budgets_by_default(session, db):
     s = settings(LLM_PROVIDER="openai", OPENAI_BASE_URL="https://api.openai.com/v1", OPENAI_API_KEY="sk-abc",
                  LLM_FALLBACK_ENABLED="true", LLM_FALLBACK_MODELS="ollama:llama3.2", LLM_MAX_CONCURRENCY="ollama:2")
-    router = build_router(s, session, health=HealthStore(db), usage=UsageStore(db))
+    router = build_router(s, session, health=SqliteHealthStore(db), usage=SqliteUsageStore(db))
     assert (router.gates["ollama"].limit, router.gates["openai"].limit) == (2, 16)
     assert router.config.budgets == {"openai": 500_000, "openrouter": 500_000}  # a hosted, paid API: a budget
     local = settings(LLM_PROVIDER="openai", OPENAI_BASE_URL="http://127.0.0.1:8080/v1")
-    assert build_router(local, session, health=HealthStore(db), usage=UsageStore(db)).config.budgets == {
+    assert build_router(local, session, health=SqliteHealthStore(db), usage=SqliteUsageStore(db)).config.budgets == {
         "openrouter": 500_000}  # a llama.cpp server on this machine costs nothing: no budget
     unlimited = settings(LLM_PROVIDER="openrouter", OPENROUTER_API_KEY="sk-or-v1-abc", LLM_DAILY_TOKEN_BUDGET="0")
-    assert build_router(unlimited, session, health=HealthStore(db), usage=UsageStore(db)).config.budgets == {}
+    assert build_router(unlimited, session, health=SqliteHealthStore(db), usage=SqliteUsageStore(db)).config.budgets == {}
 
 
 async def test_openrouter_gets_its_attribution_headers(session, db):
@@ -61,7 +62,7 @@ async def test_openrouter_gets_its_attribution_headers(session, db):
         s = settings(LLM_PROVIDER="openrouter", OPENROUTER_API_KEY="sk-or-v1-abcdefabcdef",
                      OPENROUTER_BASE_URL=server.openai_url, OPENROUTER_MODEL="gpt-4o-mini",
                      OPENROUTER_SITE_URL="https://bot.example", OPENROUTER_APP_NAME="My Bot")
-        router = build_router(s, session, health=HealthStore(db), usage=UsageStore(db))
+        router = build_router(s, session, health=SqliteHealthStore(db), usage=SqliteUsageStore(db))
         assert (await router.chat([Message("user", "hi")])).provider == "openrouter"
         headers = server.chat_requests[0].headers
         assert (headers["HTTP-Referer"], headers["X-Title"]) == ("https://bot.example", "My Bot")
@@ -73,6 +74,6 @@ async def test_services_container_exposes_the_router(session, db, tmp_path):
     from services.container import Services
 
     s = settings(DATABASE_PATH=str(tmp_path / "bot.db"))
-    services = Services(s, session, db)
+    services = Services(s, session, SqliteBackend(db))
     assert isinstance(services.llm, LLMRouter) and services.llm.describe_chain() == ["ollama:llama3.2"]
     await services.llm.start()

@@ -8,7 +8,7 @@ from devtools.fakes.llm_server import Reply, refused_url
 from services.llm.base import Message, TextDelta
 from services.llm.errors import AllProvidersFailed, AuthFailed, ModelNotFound, StreamBroken
 from services.llm.router import ChatResult, ProviderSwitch
-from services.storage import HealthStore
+from services.storage.sqlite.health import SqliteHealthStore
 
 ASK = [Message("user", "Tell me a story.", name="Ann")]
 
@@ -36,7 +36,7 @@ async def test_healthy_primary_answers_and_marks_itself_healthy(make_router, ser
         "Hello from the fake model.", "ollama", "llama3.2", ())
     assert result.ttft_ms is not None and result.latency_ms >= result.ttft_ms
     assert not backup.requests
-    health = await HealthStore(db).get("llm:ollama")
+    health = await SqliteHealthStore(db).get("llm:ollama")
     assert health is not None and (health.status, health.circuit_state) == ("healthy", "closed")
 
 
@@ -49,7 +49,7 @@ async def test_refused_primary_falls_back_invisibly_before_the_first_token(make_
     assert (result.provider, result.model) == ("openai", "gpt-4o-mini")
     assert [(f.provider, f.after_first_token) for f in result.failures] == [("ollama", False)]
     assert "cannot connect" in result.failures[0].reason
-    health = await HealthStore(db).get("llm:ollama")
+    health = await SqliteHealthStore(db).get("llm:ollama")
     assert health is not None and health.status == "degraded" and health.consecutive_failures == 1
 
 
@@ -169,7 +169,7 @@ async def test_bad_key_drops_the_provider_and_opens_its_circuit(make_router, ser
         result = (await run(router))[-1]
         assert result.provider == "ollama" and len(keyed.chat_requests) == 1  # the 2nd openai model is not tried
         assert isinstance(result.failures[0].error, AuthFailed)
-    health = await HealthStore(db).get("llm:openai")
+    health = await SqliteHealthStore(db).get("llm:openai")
     assert health is not None and (health.status, health.circuit_state) == ("down", "open")
     assert "wrong-key" not in (health.last_error or "")
 

@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from devtools.fakes.llm_server import Reply
-from services.limits import QuotaExceeded, QuotaStore, Requester, TokenQuotas
+from services.limits import QuotaExceeded, Requester, TokenQuotas
 from services.llm.base import Message
 from services.llm.errors import AllProvidersFailed
 from services.llm.factory import build_router
-from services.llm.usage import UsageStore
-from services.storage import HealthStore
+from services.storage.sqlite.health import SqliteHealthStore
+from services.storage.sqlite.quotas import SqliteQuotaStore
+from services.storage.sqlite.usage import SqliteUsageStore
 from tests.services.llm.conftest import Clock, settings
 
 ASK = [Message("user", "Hi")]
@@ -22,7 +23,7 @@ ASK = [Message("user", "Hi")]
 
 def router_for(session, db, url: str, *, quotas: TokenQuotas | None = None, **env: str):
     return build_router(settings(LLM_PROVIDER="ollama", OLLAMA_HOST=url, API_RETRY_ATTEMPTS="1", **env), session,
-                        health=HealthStore(db), usage=UsageStore(db), quotas=quotas)
+                        health=SqliteHealthStore(db), usage=SqliteUsageStore(db), quotas=quotas)
 
 
 async def answer(router, requester: Requester | None = None):
@@ -31,7 +32,7 @@ async def answer(router, requester: Requester | None = None):
 
 async def test_the_askers_quota_is_checked_first_and_charged_after(session, db, server) -> None:
     clock = Clock(datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp())
-    quotas = TokenQuotas(QuotaStore(db, clock=clock), member_limit=25, server_limit=0)
+    quotas = TokenQuotas(SqliteQuotaStore(db, clock=clock), member_limit=25, server_limit=0)
     router = router_for(session, db, server.url, quotas=quotas)
     carol = Requester(7, guild_id=3)
     server.queue(Reply(usage=(11, 7)), Reply(usage=(11, 7)))

@@ -9,9 +9,9 @@ import pytest
 from devtools.fakes.llm_server import Reply, refused_url
 from services.llm.base import Message, TextDelta
 from services.llm.errors import AllProvidersFailed, BudgetExhausted
-from services.llm.usage import UsageStore
 from services.resilience import CircuitOpen
-from services.storage import HealthStore
+from services.storage.sqlite.health import SqliteHealthStore
+from services.storage.sqlite.usage import SqliteUsageStore
 from tests.services.llm.conftest import Clock
 
 ASK = [Message("user", "Hi")]
@@ -38,7 +38,7 @@ async def test_circuit_opens_is_skipped_for_free_survives_restart_and_recovers(m
     router = make_router(clock, **env)
     for _ in range(2):
         assert (await answer(router)).provider == "openai"
-    health = await HealthStore(db).get("llm:ollama")
+    health = await SqliteHealthStore(db).get("llm:ollama")
     assert health is not None and (health.status, health.circuit_state, health.consecutive_failures) == (
         "down", "open", 2)
 
@@ -57,7 +57,7 @@ async def test_circuit_opens_is_skipped_for_free_survives_restart_and_recovers(m
     # After the cooldown one trial goes through; its success closes the circuit.
     clock.now += 21
     assert (await answer(restarted)).provider == "ollama"
-    health = await HealthStore(db).get("llm:ollama")
+    health = await SqliteHealthStore(db).get("llm:ollama")
     assert health is not None and (health.status, health.circuit_state, health.consecutive_failures) == (
         "healthy", "closed", 0)
 
@@ -76,7 +76,7 @@ async def test_failed_half_open_trial_reopens_with_a_longer_cooldown(make_router
     await answer(router)  # another failed trial: 120 s, capped at 100
     assert "next try in 100 s" in (await answer(router)).failures[0].reason
     assert len(server.chat_requests) == 3
-    health = await HealthStore(db).get("llm:ollama")
+    health = await SqliteHealthStore(db).get("llm:ollama")
     assert health is not None and health.circuit_opened_at == clock.now
     server.default = Reply()
     clock.now += 101
@@ -138,7 +138,7 @@ async def test_request_specific_errors_do_not_open_the_circuit(make_router, serv
         with pytest.raises(AllProvidersFailed, match="not found"):
             await answer(router)
     assert len(server.chat_requests) == 3
-    assert await HealthStore(db).get("llm:ollama") is None  # the server itself is fine
+    assert await SqliteHealthStore(db).get("llm:ollama") is None  # the server itself is fine
 
 
 async def test_usage_is_persisted_per_provider_and_day(make_router, server, backup, db):
@@ -149,15 +149,15 @@ async def test_usage_is_persisted_per_provider_and_day(make_router, server, back
     router = make_router(clock, **env)
     await answer(router)
     await answer(router)
-    rows = {u.provider: u for u in await UsageStore(db, clock=clock).for_day()}
+    rows = {u.provider: u for u in await SqliteUsageStore(db, clock=clock).for_day()}
     assert (rows["ollama"].requests, rows["ollama"].errors, rows["ollama"].total_tokens) == (2, 2, 0)
     openai = rows["openai"]
     assert (openai.requests, openai.errors, openai.fallbacks) == (2, 0, 2)
     assert (openai.completion_tokens, openai.estimated_requests) == (20 + 2, 1)
     assert openai.prompt_tokens > 100 and openai.avg_ttft_ms is not None and openai.avg_latency_ms is not None
     clock.now += DAY
-    assert await UsageStore(db, clock=clock).for_day() == []
-    assert [u.day for u in await UsageStore(db, clock=clock).recent(7)] == [openai.day] * 2
+    assert await SqliteUsageStore(db, clock=clock).for_day() == []
+    assert [u.day for u in await SqliteUsageStore(db, clock=clock).recent(7)] == [openai.day] * 2
 
 
 async def test_daily_budget_skips_the_provider_with_a_reason_until_tomorrow(make_router, server, db):
@@ -224,7 +224,7 @@ async def test_a_caller_that_stops_reading_frees_the_slot_and_pays_the_tokens(ma
     async for _ in router.stream(ASK):
         break
     assert (await answer(router)).provider == "ollama"
-    row = {u.provider: u for u in await UsageStore(db, clock=clock).for_day()}["ollama"]
+    row = {u.provider: u for u in await SqliteUsageStore(db, clock=clock).for_day()}["ollama"]
     assert row.requests == 2 and row.estimated_requests == 1 and row.completion_tokens >= 10 + 7
 
 
@@ -234,12 +234,12 @@ async def test_probe_writes_every_provider_to_the_health_store(make_router, serv
            "OPENAI_BASE_URL": refused_url() + "/v1"}
     results = {h.service: h for h in await make_router(**env).probe()}
     assert set(results) == {"llm:ollama", "llm:openai", "llm:openrouter"}
-    ollama = await HealthStore(db).get("llm:ollama")
+    ollama = await SqliteHealthStore(db).get("llm:ollama")
     assert ollama is not None and ollama.status == "degraded"
     assert ollama.detail == "model not on the server: mistral (run: ollama pull mistral)"
-    openai = await HealthStore(db).get("llm:openai")
+    openai = await SqliteHealthStore(db).get("llm:openai")
     assert openai is not None and openai.status == "degraded" and "cannot connect" in (openai.last_error or "")
-    openrouter = await HealthStore(db).get("llm:openrouter")
+    openrouter = await SqliteHealthStore(db).get("llm:openrouter")
     assert openrouter is not None and openrouter.status == "disabled"
     assert openrouter.detail == "not used: name it in LLM_PROVIDER or LLM_FALLBACK_MODELS"
 

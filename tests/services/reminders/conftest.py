@@ -1,4 +1,5 @@
-"""Fixtures for the reminder tests: a real SQLite database, a clock the test moves by hand."""
+"""Fixtures for the reminder tests: a real database (each test runs on SQLite and on PostgreSQL), a
+clock the test moves by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.reminders import DeliveryResult, DueReminder, ReminderStore
-from services.storage import Database
+from services.storage.backend import Backend
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -87,8 +88,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(db: Database, clock: FakeClock) -> ReminderStore:
-    return ReminderStore(db, clock=clock)
+def store(backend: Backend, clock: FakeClock) -> ReminderStore:
+    return backend.reminders(clock=clock)
 
 
 @pytest.fixture

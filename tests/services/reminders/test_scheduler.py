@@ -1,4 +1,4 @@
-"""The scheduler under a clock the test moves: ordering, wake-ups, batches, restarts, retries."""
+"""The scheduler under a clock the test moves, on both backends: ordering, wake-ups, batches, restarts, retries."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from services.reminders import DeliveryResult, DueReminder, ReminderScheduler, R
 from services.reminders.models import NewReminder
 from services.reminders.recurrence import Daily, Recurrence, localize
 from services.storage import Database
+from services.storage.sqlite.reminders import SqliteReminderStore
+from tests.conftest import Backends
 from tests.services.reminders.conftest import BERLIN, WAIT, FakeClock, Recorder
 
 Factory = Callable[..., ReminderScheduler]
@@ -136,7 +138,7 @@ async def test_cancelling_the_next_one_retargets_the_sleep(make: Factory, store:
     assert recorder.ids() == [kept.id]
 
 
-async def test_a_thousand_due_at_once_are_each_delivered_once(make: Factory, store: ReminderStore, db: Database,
+async def test_a_thousand_due_at_once_are_each_delivered_once(make: Factory, store: ReminderStore,
                                                               clock: FakeClock, recorder: Recorder) -> None:
     due = clock.now + 60
     ids = {(await store.add(new(due, owner=i))).id for i in range(1_000)}
@@ -146,17 +148,16 @@ async def test_a_thousand_due_at_once_are_each_delivered_once(make: Factory, sto
     await settle(scheduler)
     assert len(recorder.calls) == 1_000
     assert set(recorder.ids()) == ids
-    row = await db.fetchone("SELECT COUNT(*), SUM(deliveries) FROM reminders WHERE state = 'delivered'")
-    assert tuple(row) == (1_000, 1_000)
+    rows = [await store.get(i) for i in ids]
+    assert {(r.state, r.deliveries) for r in rows} == {("delivered", 1)}
     stats = scheduler.stats()
     assert stats.delivered == 1_000 and stats.lateness_max == 0
 
 
-async def test_restart_delivers_what_came_due_while_down(tmp_path: Path, clock: FakeClock,
+async def test_restart_delivers_what_came_due_while_down(backends: Backends, clock: FakeClock,
                                                          recorder: Recorder, make: Factory) -> None:
-    path = tmp_path / "restart.db"
-    db = await Database.open(path)
-    store = ReminderStore(db, clock=clock)
+    before = await backends.open()
+    store = before.reminders(clock=clock)
     t0 = clock.now
     once = await store.add(new(t0 + 60))
     daily_rule = Daily(1, time(9), date(2026, 3, 26))
@@ -164,25 +165,24 @@ async def test_restart_delivers_what_came_due_while_down(tmp_path: Path, clock: 
     first = make(on=store)
     await settle(first)
     await first.stop()
-    await db.close()
+    await before.close()
 
     await clock.advance(3 * 86_400)  # the bot was down for three days
-    db = await Database.open(path)
+    after = await backends.open()
     try:
-        second = make(on=ReminderStore(db, clock=clock))
+        second = make(on=after.reminders(clock=clock))
         await settle(second)
         assert sorted(recorder.ids()) == sorted([once.id, daily.id])  # each once: no backlog replay
         late = {due.reminder.id: due.late_by for _, due in recorder.calls}
         assert late[once.id] == 3 * 86_400 - 60
         assert lateness_note(late[once.id]) is not None
-        again = await ReminderStore(db).get(daily.id)
+        again = await after.reminders().get(daily.id)
         assert again.state == "pending" and again.deliveries == 1
         # Advanced to the next 09:00 after now (2026-03-29 is after the DST change: 07:00 UTC).
         assert again.due_at == localize(date(2026, 3, 29), time(9), BERLIN).timestamp()
-        assert (await ReminderStore(db).get(once.id)).state == "delivered"
+        assert (await after.reminders().get(once.id)).state == "delivered"
     finally:
         await second.stop()
-        await db.close()
 
 
 async def test_failed_delivery_is_retried_with_backoff_then_marked_failed(
@@ -339,19 +339,20 @@ async def test_stopping_mid_delivery_loses_nothing(make: Factory, store: Reminde
     await asyncio.wait_for(entered.wait(), WAIT)
     await first.stop(grace=0.01)  # the process goes away before the commit
     assert not first.running
-    assert (await store.get(added.id)).state == "pending"
+    assert (await store.get(added.id)).state == "pending"  # on PostgreSQL: its claim given back
     second = make()
     await settle(second)
     assert recorder.ids() == [added.id]  # the documented duplicate window: sent again, never lost
 
 
+@pytest.mark.parametrize("backends", ["sqlite"], indirect=True)  # another SQLite writer holding the lock
 async def test_a_database_refusing_writes_causes_no_duplicates(tmp_path: Path, clock: FakeClock,
                                                                recorder: Recorder, make: Factory) -> None:
     path = tmp_path / "locked.db"
     db = await Database.open(path, busy_timeout_ms=50)
     blocker = await aiosqlite.connect(path, isolation_level=None)
     try:
-        store = ReminderStore(db, clock=clock)
+        store = SqliteReminderStore(db, clock=clock)
         added = await store.add(new(clock.now + 1))
         scheduler = make(on=store)
         await settle(scheduler)
@@ -380,3 +381,26 @@ async def test_stats_report_lateness(make: Factory, store: ReminderStore, clock:
     stats = scheduler.stats()
     assert stats.delivered == 10
     assert (stats.lateness_p50, stats.lateness_p99, stats.lateness_max) == (14, 19, 19)
+
+
+async def test_claimed_ahead_but_delivered_on_the_dot(make: Factory, store: ReminderStore, clock: FakeClock,
+                                                      recorder: Recorder, backends: Backends) -> None:
+    """With a lookahead the scheduler wakes and claims early (the claim is not added to the lateness),
+    then delivers each reminder at its time, never before."""
+    t0 = clock.now
+    first, second = await store.add(new(t0 + 60)), await store.add(new(t0 + 61))
+    scheduler = make(lookahead=5)
+    await clock.wait_for_sleeper(t0 + 55)  # wakes early...
+    await clock.advance(55)
+    await clock.wait_for_sleeper(t0 + 60)  # ...claims, and waits for the first one's time
+    assert recorder.calls == []
+    if backends.kind == "postgres":
+        assert (await store.get(first.id)).state == "delivering"
+    await clock.advance(5)
+    await recorder.wait_for_calls(1)
+    await clock.advance(1)
+    await recorder.wait_for_calls(2)
+    assert [(at, due.reminder.id, due.late_by) for at, due in recorder.calls] == [
+        (t0 + 60, first.id, 0.0), (t0 + 61, second.id, 0.0)]
+    await settle(scheduler)
+    assert (await store.get(second.id)).state == "delivered"

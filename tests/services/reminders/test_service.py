@@ -16,17 +16,19 @@ from services.reminders import (
     ParseError,
     ReminderNotFound,
     ReminderService,
+    ReminderStore,
     TimeInPast,
     TooManyReminders,
     UnknownTimezone,
 )
 from services.storage import Database
+from services.storage.sqlite.reminders import SqliteReminderStore
 from tests.services.reminders.conftest import BERLIN, NEW_YORK, WAIT, FakeClock, Recorder
 
 
 @pytest.fixture
-async def service(db: Database, clock: FakeClock) -> AsyncIterator[ReminderService]:
-    svc = ReminderService(db, default_tz="Europe/Berlin", max_horizon_days=30, min_interval=300,
+async def service(store: ReminderStore, clock: FakeClock) -> AsyncIterator[ReminderService]:
+    svc = ReminderService(store, default_tz="Europe/Berlin", max_horizon_days=30, min_interval=300,
                           max_per_user=3, max_attempts=3, clock=clock, sleep=clock.sleep)
     yield svc
     await svc.stop()
@@ -62,7 +64,7 @@ async def test_create_stores_in_the_users_zone(service: ReminderService, clock: 
     ("in 10 minutes", "x" * 1_001, InvalidText, "1,001 characters long; the limit is 1,000"),
     ("whenever", "x", ParseError, "couldn't read “whenever”"),
 ])
-async def test_bad_requests_are_refused_clearly(service: ReminderService, db: Database, when: str, text: str,
+async def test_bad_requests_are_refused_clearly(service: ReminderService, when: str, text: str,
                                                 error: type, fragment: str) -> None:
     with pytest.raises(error) as caught:
         await create(service, when, text=text)
@@ -83,8 +85,8 @@ async def test_too_many_pending(service: ReminderService) -> None:
     await create(service, "in 40 minutes", owner=2)
 
 
-async def test_list_pending_pages(db: Database, clock: FakeClock) -> None:
-    service = ReminderService(db, max_per_user=50, clock=clock)
+async def test_list_pending_pages(store: ReminderStore, clock: FakeClock) -> None:
+    service = ReminderService(store, max_per_user=50, clock=clock)
     for minute in range(1, 24):
         await create(service, f"in {minute} minutes")
     page = await service.list_pending(1, page=3, per_page=10)
@@ -136,16 +138,17 @@ def test_timezone_autocomplete(service: ReminderService) -> None:
 
 
 def test_settings_configure_the_service(db: Database) -> None:
+    """Settings only: one backend is enough."""
     settings = load_settings({"REMINDER_DEFAULT_TZ": "America/New_York", "REMINDER_MAX_HORIZON_DAYS": "7",
                               "REMINDER_MIN_INTERVAL": "60", "REMINDER_MAX_PER_USER": "4",
                               "REMINDER_MAX_ATTEMPTS": "2", "REMINDER_HISTORY_DAYS": "3"}, require_token=False)
-    service = ReminderService.from_settings(db, settings)
+    service = ReminderService.from_settings(SqliteReminderStore(db), settings)
     assert (service.default_tz, service.max_horizon, service.min_interval, service.max_per_user,
             service.max_attempts, service.history_days) == ("America/New_York", 7 * 86_400, 60, 4, 2, 3)
 
 
-async def test_finished_reminders_are_kept_history_days_then_pruned(db: Database, clock: FakeClock) -> None:
-    service = ReminderService(db, default_tz="Europe/Berlin", history_days=2, clock=clock)
+async def test_finished_reminders_are_kept_history_days_then_pruned(store: ReminderStore, clock: FakeClock) -> None:
+    service = ReminderService(store, default_tz="Europe/Berlin", history_days=2, clock=clock)
     done = await create(service, "in 1 hour")
     await service.cancel(done.id, requester_id=1)
     waiting = await create(service, "in 10 days")

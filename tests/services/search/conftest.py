@@ -12,6 +12,8 @@ from config.settings import Settings, load_settings
 from devtools.fakes.search_servers import FakeSearchServers
 from services.search import SearchServices, build_search
 from services.storage import Cache, Database, HealthStore
+from services.storage.sqlite.cache import SqliteCache
+from services.storage.sqlite.health import SqliteHealthStore
 
 
 class Clock:
@@ -31,12 +33,12 @@ def clock() -> Clock:
 
 @pytest.fixture
 def cache(db: Database, clock: Clock) -> Cache:
-    return Cache(db, clock=clock)
+    return SqliteCache(db, clock=clock)
 
 
 @pytest.fixture
 def health(db: Database) -> HealthStore:
-    return HealthStore(db)
+    return SqliteHealthStore(db)
 
 
 @pytest.fixture

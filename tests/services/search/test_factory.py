@@ -5,6 +5,7 @@ from services.container import Services
 from services.search.web_ddgs import DdgsBackend
 from services.search.web_searxng import SearxngBackend
 from services.storage import Database
+from services.storage.backend import SqliteBackend
 from tests.services.search.conftest import BuildSearch, make_settings
 
 
@@ -19,7 +20,7 @@ async def test_container_wires_search(fake: FakeSearchServers, session: aiohttp.
                                       db: Database) -> None:
     fake.add_wiki_page("Moon", "The Moon orbits Earth.")
     fake.searxng_answers["moon"] = {"results": [searxng_result("Moon", "https://example.org/moon")]}
-    services = Services(make_settings(fake, web_search_engine="searxng"), session, db)
+    services = Services(make_settings(fake, web_search_engine="searxng"), session, SqliteBackend(db))
     try:
         page = await services.search.wikipedia.summary("Moon")
         results = await services.search.web.search("moon")

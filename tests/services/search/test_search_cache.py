@@ -6,7 +6,9 @@ import pytest
 from devtools.fakes.search_servers import FakeSearchServers, urban_entry
 from services.errors import TransientError
 from services.search import build_search
-from services.storage import Cache, Database, HealthStore
+from services.storage import Cache, Database
+from services.storage.sqlite.cache import SqliteCache
+from services.storage.sqlite.health import SqliteHealthStore
 from tests.services.search.conftest import BuildSearch, Clock, make_settings
 from tests.services.search.test_web_ddgs import FakeDDGS
 
@@ -93,7 +95,7 @@ async def test_cached_answers_survive_a_restart(tmp_path: Path, session: aiohttp
         fake.add_urban("yeet", urban_entry("yeet", "to [throw]", thumbs_up=3))
         settings = make_settings(fake)
         db = await Database.open(path)
-        search = build_search(settings, session, Cache(db), HealthStore(db), ddgs_factory=FakeDDGS())
+        search = build_search(settings, session, SqliteCache(db), SqliteHealthStore(db), ddgs_factory=FakeDDGS())
         before = (await search.wikipedia.summary("Mercury"), await search.urban.define("yeet"),
                   await search.web.search("python"))
         await search.close()
@@ -102,7 +104,7 @@ async def test_cached_answers_survive_a_restart(tmp_path: Path, session: aiohttp
     db = await Database.open(path)
     try:
         unused = FakeDDGS(error=AssertionError("ddgs must not be called"))
-        search = build_search(settings, session, Cache(db), HealthStore(db), ddgs_factory=unused)
+        search = build_search(settings, session, SqliteCache(db), SqliteHealthStore(db), ddgs_factory=unused)
         after = (await search.wikipedia.summary("Mercury"), await search.urban.define("yeet"),
                  await search.web.search("python"))
         await search.close()

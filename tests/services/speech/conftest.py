@@ -9,6 +9,7 @@ import pytest
 from services.resilience import CircuitBreaker, RetryPolicy
 from services.speech.guard import Guard
 from services.storage import Database, HealthStore
+from services.storage.sqlite.health import SqliteHealthStore
 
 
 class RecordedSleeps:
@@ -25,7 +26,7 @@ class RecordedSleeps:
 async def health(tmp_path) -> AsyncIterator[HealthStore]:
     db = await Database.open(tmp_path / "bot.db")
     try:
-        yield HealthStore(db)
+        yield SqliteHealthStore(db)
     finally:
         await db.close()
 

@@ -16,6 +16,7 @@ from services.speech.rvc_webui import RvcWebUIConverter
 from services.speech.whisper_cpp import WhisperCppSTT
 from services.speech.whisper_openai import OpenAIWhisperSTT
 from services.storage import Database
+from services.storage.backend import SqliteBackend
 
 
 class Flaky:
@@ -131,7 +132,7 @@ async def test_container_exposes_tts_stt_rvc_and_starts_them(tmp_path):
     db = await Database.open(settings.database_path)
     try:
         async with aiohttp.ClientSession() as session:
-            services = Services(settings, session, db)
+            services = Services(settings, session, SqliteBackend(db))
             await services.speech.start()
             assert isinstance(services.tts, KokoroTTS) and services.tts.guard.breaker is not None
             assert services.stt is None and services.rvc is None

@@ -1,10 +1,11 @@
-"""The shared TTL cache: expiry, overwrite, namespaces, purge, counters, survival across reopen."""
+"""The shared TTL cache on both backends: expiry, overwrite, namespaces, purge, counters, survival across reopen."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.storage import Cache, Database
+from services.storage.backend import Backend
+from tests.conftest import Backends
 
 
 class Clock:
@@ -15,9 +16,9 @@ class Clock:
         return self.now
 
 
-async def test_set_get_expire(db):
+async def test_set_get_expire(backend: Backend) -> None:
     clock = Clock()
-    cache = Cache(db, clock=clock)
+    cache = backend.cache(clock=clock)
     await cache.set("ns", "k", {"a": [1, "é"]}, ttl=10)
     assert await cache.get("ns", "k") == {"a": [1, "é"]}
     clock.now += 9.9
@@ -26,9 +27,9 @@ async def test_set_get_expire(db):
     assert await cache.get("ns", "k") is None
 
 
-async def test_overwrite_refreshes_value_and_ttl(db):
+async def test_overwrite_refreshes_value_and_ttl(backend: Backend) -> None:
     clock = Clock()
-    cache = Cache(db, clock=clock)
+    cache = backend.cache(clock=clock)
     await cache.set("ns", "k", 1, ttl=5)
     clock.now += 4
     await cache.set("ns", "k", 2, ttl=5)
@@ -36,8 +37,8 @@ async def test_overwrite_refreshes_value_and_ttl(db):
     assert await cache.get("ns", "k") == 2
 
 
-async def test_namespaces_are_separate_and_clearable(db):
-    cache = Cache(db)
+async def test_namespaces_are_separate_and_clearable(backend: Backend) -> None:
+    cache = backend.cache()
     await cache.set("a", "k", "in a", ttl=60)
     await cache.set("b", "k", "in b", ttl=60)
     assert await cache.get("a", "k") == "in a"
@@ -50,9 +51,9 @@ async def test_namespaces_are_separate_and_clearable(db):
     assert await cache.clear() == 0
 
 
-async def test_purge_removes_expired_and_trims_to_max(db):
+async def test_purge_removes_expired_and_trims_to_max(backend: Backend) -> None:
     clock = Clock()
-    cache = Cache(db, clock=clock, max_entries=3)
+    cache = backend.cache(clock=clock, max_entries=3)
     for i in range(6):
         await cache.set("ns", str(i), i, ttl=10 + i)
     await cache.set("ns", "short", 0, ttl=1)
@@ -62,8 +63,8 @@ async def test_purge_removes_expired_and_trims_to_max(db):
     assert [await cache.get("ns", str(i)) for i in range(6)] == [None, None, None, 3, 4, 5]
 
 
-async def test_counters_and_stats(db):
-    cache = Cache(db)
+async def test_counters_and_stats(backend: Backend) -> None:
+    cache = backend.cache()
     assert (await cache.stats()).hit_rate is None
     await cache.set("ns", "k", True, ttl=60)
     await cache.get("ns", "k")
@@ -75,19 +76,24 @@ async def test_counters_and_stats(db):
     assert cache.hits["ns"] == 2 and cache.misses["ns"] == 1
 
 
-async def test_values_survive_reopen(tmp_path):
-    db = await Database.open(tmp_path / "bot.db")
-    await Cache(db).set("ns", "k", [1, 2], ttl=60)
-    await db.close()
-    db = await Database.open(tmp_path / "bot.db")
-    try:
-        assert await Cache(db).get("ns", "k") == [1, 2]
-    finally:
-        await db.close()
+async def test_values_survive_reopen(backends: Backends) -> None:
+    first = await backends.open()
+    await first.cache().set("ns", "k", [1, 2], ttl=60)
+    await first.close()
+    assert await (await backends.open()).cache().get("ns", "k") == [1, 2]
 
 
-async def test_none_and_zero_ttl(db):
-    cache = Cache(db)
+async def test_two_processes_share_one_cache(backends: Backends) -> None:
+    """What one process cached, another reads (PostgreSQL: two pools; SQLite: two connections)."""
+    one, other = (await backends.open()).cache(), (await backends.open()).cache()
+    await one.set("search:web", "q", {"hits": 3}, ttl=60)
+    assert await other.get("search:web", "q") == {"hits": 3}
+    assert await other.clear("search:web") == 1
+    assert await one.get("search:web", "q") is None
+
+
+async def test_none_and_zero_ttl(backend: Backend) -> None:
+    cache = backend.cache()
     with pytest.raises(ValueError):
         await cache.set("ns", "k", None, ttl=60)
     await cache.set("ns", "k", 1, ttl=0)

@@ -6,10 +6,12 @@ import asyncio
 import sqlite3
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from services.storage.db import Database, Migration, StorageError, load_migrations, split_statements
+from services.storage.lock import ProcessLock
 
 
 async def test_fresh_database_gets_every_migration(tmp_path):
@@ -180,3 +182,16 @@ async def test_files_left_readable_by_an_older_version_are_tightened(tmp_path):
         assert (tmp_path.stat().st_mode & 0o777) == 0o755, "a folder that existed (maybe the user's own) is left alone"
     finally:
         await db.close()
+
+
+def test_the_process_lock_of_a_first_start_is_private_and_exclusive(tmp_path: Path) -> None:
+    path = tmp_path / "fresh" / "bot.db"
+    lock = ProcessLock(path).acquire()
+    try:
+        assert (path.parent.stat().st_mode & 0o777) == 0o700
+        assert (lock.path.stat().st_mode & 0o777) == 0o600
+        with pytest.raises(StorageError, match=r"in use by another bot process \(pid \d+\)"):
+            ProcessLock(path).acquire()
+    finally:
+        lock.release()
+    ProcessLock(path).acquire().release()  # free again once released

@@ -14,10 +14,12 @@ from devtools.fakes.llm_server import FakeLLMServer
 from devtools.fakes.search_servers import FakeSearchServers, searxng_result
 from services.llm.factory import build_router
 from services.llm.router import LLMRouter
-from services.llm.usage import UsageStore
 from services.reminders import ReminderService
 from services.search import build_search
-from services.storage import Cache, HealthStore
+from services.storage.sqlite.cache import SqliteCache
+from services.storage.sqlite.health import SqliteHealthStore
+from services.storage.sqlite.reminders import SqliteReminderStore
+from services.storage.sqlite.usage import SqliteUsageStore
 from services.tools import ToolLoop, build_tools
 from services.tools.base import ToolContext
 from services.web import AddressPolicy, PageFetcher
@@ -55,10 +57,10 @@ async def world(request, session, db, llm, site) -> AsyncIterator[ToolWorld]:  #
         env.update({"LLM_PROVIDER": "ollama", "OLLAMA_HOST": llm.url, "OLLAMA_MODEL": "llama3.2"} if dialect == "ollama"
                    else {"LLM_PROVIDER": "openai", "OPENAI_BASE_URL": llm.openai_url, "OPENAI_MODEL": "gpt-4o-mini"})
         settings = load_settings(env)
-        health = HealthStore(db)
-        router = build_router(settings, session, health=health, usage=UsageStore(db), cache=Cache(db))
-        searches = build_search(settings, session, Cache(db), health)
-        reminders = ReminderService(db, clock=lambda: NOW)
+        health = SqliteHealthStore(db)
+        router = build_router(settings, session, health=health, usage=SqliteUsageStore(db), cache=SqliteCache(db))
+        searches = build_search(settings, session, SqliteCache(db), health)
+        reminders = ReminderService(SqliteReminderStore(db, clock=lambda: NOW), clock=lambda: NOW)
         fetcher = PageFetcher(policy=AddressPolicy(LOCAL), resolver=MapResolver({"news.test": ["127.0.0.1"]}),
                               timeout=3)
         registry = build_tools(search=searches, reminders=reminders, fetcher=fetcher)

@@ -20,17 +20,17 @@ from devtools.testenv import bot_test_env
 from discord_ui.turns import effect_line
 from services.chat.attachments import AttachmentReader
 from services.chat.context import ContextBuilder
-from services.chat.memory import ConversationStore, MessageRef
-from services.chat.profiles import ChatProfileStore
+from services.chat.memory import MessageRef
 from services.chat.turn import ChatTurns
 from services.limits import MemberLimits
-from services.llm import UsageStore, build_router
+from services.llm import build_router
 from services.llm.capabilities import ModelCapabilities
 from services.llm.factory import build_chain
 from services.reminders import ReminderService
 from services.search import SearchServices, build_search
 from services.speech import build_speech
-from services.storage import Cache, Database, HealthStore
+from services.storage import Database
+from services.storage.backend import SqliteBackend
 from services.tools import ToolLoop, build_tools
 from services.voice import GuildVoiceSettings, PcmQueue, Speaker, Utterance, VoiceConversation
 from services.web import PageFetcher
@@ -94,7 +94,7 @@ def observed() -> list[Mapping[str, float | None]]:
 
 @pytest.fixture
 def reminders(db: Database) -> ReminderService:
-    return ReminderService(db)
+    return ReminderService(SqliteBackend(db).reminders())
 
 
 @pytest.fixture
@@ -111,22 +111,23 @@ async def make(tmp_path: Path, servers, db, reminders, observed):  # type: ignor
                "KOKORO_API_URL": tts_url or kokoro.url, "WHISPER_API_URL": stt_url or whisper.url,
                "RVC_API_URL": rvc_url, "RVC_MODEL": "alice", **env_overrides}
         settings = load_settings(env, require_token=False)
-        health = HealthStore(db)
-        router = build_router(settings, session, health=health, usage=UsageStore(db),
+        backend = SqliteBackend(db)
+        health = backend.health()
+        router = build_router(settings, session, health=health, usage=backend.usage(),
                               quotas=limits.quotas if limits is not None else None)
         speech = build_speech(settings, session, None)
         player = Player(llm=llm_server)
         queue = PcmQueue(asyncio.get_running_loop())
         player.queue = queue
         made.append(player)
-        context = ContextBuilder(ConversationStore(db), "Be brief.", 3000)
-        search = build_search(settings, session, Cache(db), health)
+        context = ContextBuilder(backend.conversations(), "Be brief.", 3000)
+        search = build_search(settings, session, backend.cache(), health)
         searches.append(search)
         tools = build_tools(search=search, reminders=reminders, fetcher=fetcher)
         turns = ChatTurns(context=context, voice_context=context.for_voice(), loop=ToolLoop(router, tools),
                           attachments=AttachmentReader(session), capabilities=ModelCapabilities(
                               router.providers, tools_enabled=settings.llm_tools == "auto"),
-                          profiles=ChatProfileStore(db, default_persona="Be brief.", default_chain=build_chain(settings),
+                          profiles=backend.chat_profiles(default_persona="Be brief.", default_chain=build_chain(settings),
                                                     providers=list(router.providers)))
         return VoiceConversation(turns=turns, tts=speech.tts, stt=speech.stt, rvc=speech.rvc, queue=queue,
                                  output=player, limits=limits, guild_id=7, observe=observed.append), player

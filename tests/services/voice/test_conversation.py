@@ -15,9 +15,10 @@ from devtools.fakes.rvc_servers import FakeRvcPython
 from devtools.fakes.speech_servers import FakeKokoro, Fault
 from devtools.testenv import CLOSED_PORT_URL
 from services.chat.memory import Turn
-from services.limits import MemberBuckets, MemberLimits, QuotaStore, TokenQuotas
+from services.limits import MemberBuckets, MemberLimits, TokenQuotas
 from services.speech import Transcript
 from services.storage import Database
+from services.storage.sqlite.quotas import SqliteQuotaStore
 from services.voice import BargedIn, Speaker, TurnResult
 from services.voice.addressing import Addressing
 from services.voice.conversation import LLM_APOLOGY, STT_UNAVAILABLE
@@ -271,7 +272,7 @@ async def test_voice_turns_share_the_members_rate_limit_and_quota(make, servers,
     llm, _, whisper = servers
     db = await Database.open(tmp_path / "limits.db")
     limits = MemberLimits(MemberBuckets(per_minute=1, burst=2),
-                          TokenQuotas(QuotaStore(db), member_limit=30, server_limit=0))
+                          TokenQuotas(SqliteQuotaStore(db), member_limit=30, server_limit=0))
     conversation, player = make(limits=limits)
     llm.queue(Reply(text="Paris.", usage=(20, 15)))
     first = await conversation.hear(utterance(), ALICE, SCOPE, GS)
@@ -314,7 +315,7 @@ async def test_in_name_mode_talk_between_members_uses_none_of_their_rate(make, s
     llm, _, _ = servers
     db = await Database.open(tmp_path / "limits.db")
     limits = MemberLimits(MemberBuckets(per_minute=1, burst=1),
-                          TokenQuotas(QuotaStore(db), member_limit=0, server_limit=0))
+                          TokenQuotas(SqliteQuotaStore(db), member_limit=0, server_limit=0))
     conversation, player = make(limits=limits)
     addressing = Addressing("name", ("EmuBot",), "")
     llm.queue(Reply(text="Paris."))

@@ -1,16 +1,16 @@
-"""The playback queue the player thread reads, and per-guild voice settings in SQLite."""
+"""The playback queue the player thread reads, and per-guild voice settings (on both backends)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
 
 import pytest
 
-from services.storage import Database
-from services.voice import GuildVoiceSettings, PcmQueue, VoiceSettingsStore
+from services.storage.backend import Backend
+from services.voice import GuildVoiceSettings, PcmQueue
 from services.voice.playback import FRAME_BYTES, SILENCE
+from tests.conftest import Backends
 
 DEFAULTS = GuildVoiceSettings(voice="af_heart", speed=1.0, rvc=False, listen=True)
 
@@ -74,25 +74,25 @@ async def test_a_reader_thread_and_the_loop_agree_on_idleness() -> None:
     assert [f[0] for f in got] == [i % 250 + 1 for i in range(total)]
 
 
-async def test_settings_default_then_persist_across_a_reopen(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "v.db")
-    store = VoiceSettingsStore(db, DEFAULTS)
+async def test_settings_default_then_persist_across_a_reopen(backends: Backends) -> None:
+    before = await backends.open()
+    store = before.voice_settings(DEFAULTS)
     assert await store.get(1) == DEFAULTS
-    changed = await store.update(1, voice="af_bella+af_sky", speed=1.25, listen=False, text_channel_id=42)
-    assert changed == GuildVoiceSettings("af_bella+af_sky", 1.25, False, False, 42)
+    changed = await store.update(1, voice="af_bella+af_sky", speed=1.25, listen=False, text_channel_id=2**62)
+    assert changed == GuildVoiceSettings("af_bella+af_sky", 1.25, False, False, 2**62)
     assert (await store.update(1, rvc=True)).voice == "af_bella+af_sky"
     assert await store.get(2) == DEFAULTS
-    await db.close()
-    db = await Database.open(tmp_path / "v.db")
-    store = VoiceSettingsStore(db, DEFAULTS)
-    assert await store.get(1) == GuildVoiceSettings("af_bella+af_sky", 1.25, True, False, 42)
+    with pytest.raises(ValueError, match="unknown voice settings"):
+        await store.update(1, volume=11)
+    await before.close()
+    store = (await backends.open()).voice_settings(DEFAULTS)
+    assert await store.get(1) == GuildVoiceSettings("af_bella+af_sky", 1.25, True, False, 2**62)
     await store.reset(1)
     assert await store.get(1) == DEFAULTS
-    await db.close()
 
 
-async def test_addressing_wake_word_and_memory_are_stored_only_when_chosen(db: Database) -> None:
-    store = VoiceSettingsStore(db, DEFAULTS)
+async def test_addressing_wake_word_and_memory_are_stored_only_when_chosen(backend: Backend) -> None:
+    store = backend.voice_settings(DEFAULTS)
     assert (DEFAULTS.address, DEFAULTS.wake_word, DEFAULTS.memory) == ("always", "", "separate")
     chosen = await store.update(1, address="name", wake_word="Jarvis", memory="shared")
     assert (chosen.address, chosen.wake_word, chosen.memory) == ("name", "Jarvis", "shared")
@@ -103,11 +103,11 @@ async def test_addressing_wake_word_and_memory_are_stored_only_when_chosen(db: D
         await store.update(1, wake="x")
 
 
-async def test_a_changed_default_still_reaches_servers_that_kept_it(db: Database) -> None:
+async def test_a_changed_default_still_reaches_servers_that_kept_it(backend: Backend) -> None:
     """Only what a server chose is stored: after `/voice speed:1.5`, a new KOKORO_VOICE still applies to it."""
-    await VoiceSettingsStore(db, DEFAULTS).update(1, speed=1.5)
-    await VoiceSettingsStore(db, DEFAULTS).update(2, voice="af_sky")
-    restarted = VoiceSettingsStore(db, GuildVoiceSettings(voice="bf_emma", speed=0.9, rvc=True, listen=False))
+    await backend.voice_settings(DEFAULTS).update(1, speed=1.5)
+    await backend.voice_settings(DEFAULTS).update(2, voice="af_sky")
+    restarted = backend.voice_settings(GuildVoiceSettings(voice="bf_emma", speed=0.9, rvc=True, listen=False))
     assert await restarted.get(1) == GuildVoiceSettings("bf_emma", 1.5, True, False, None)
     assert await restarted.get(2) == GuildVoiceSettings("af_sky", 0.9, True, False, None)
     assert await restarted.get(3) == restarted.defaults

@@ -1,0 +1,33 @@
+"""voice_settings rows in PostgreSQL (booleans as boolean)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from services.storage.postgres.database import PgDatabase
+from services.voice.settings_store import COLUMNS, GuildVoiceSettings, VoiceSettingsStore
+
+
+class PostgresVoiceSettingsStore(VoiceSettingsStore):
+    def __init__(self, db: PgDatabase, defaults: GuildVoiceSettings, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(defaults, clock=clock)
+        self._db = db
+
+    async def _read(self, guild_id: int) -> dict[str, Any] | None:
+        row = await self._db.fetchrow(f"SELECT {', '.join(COLUMNS)} FROM voice_settings WHERE guild_id = $1", guild_id)
+        return None if row is None else dict(row)
+
+    async def _write(self, guild_id: int, changes: dict[str, object], updated_at: float) -> None:
+        columns = list(changes)
+        placeholders = ", ".join(f"${i}" for i in range(2, len(columns) + 2))
+        assignments = ", ".join(f"{c} = excluded.{c}" for c in columns)
+        await self._db.execute(
+            f"INSERT INTO voice_settings (guild_id, {', '.join(columns)}, updated_at) "
+            f"VALUES ($1, {placeholders}, ${len(columns) + 2}) "
+            f"ON CONFLICT (guild_id) DO UPDATE SET {assignments}, updated_at = excluded.updated_at",
+            guild_id, *changes.values(), updated_at)
+
+    async def reset(self, guild_id: int) -> None:
+        await self._db.execute("DELETE FROM voice_settings WHERE guild_id = $1", guild_id)

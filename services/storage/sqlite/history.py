@@ -1,0 +1,27 @@
+"""health_history rows in SQLite."""
+
+from __future__ import annotations
+
+from services.health.history import HealthHistory, kept_error
+from services.storage.db import Database
+from services.storage.health import ServiceHealth
+
+
+class SqliteHealthHistory(HealthHistory):
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, h: ServiceHealth) -> None:
+        await self._db.execute(
+            "INSERT INTO health_history (service, status, latency_ms, error, checked_at) VALUES (?, ?, ?, ?, ?)",
+            (h.service, h.status, h.latency_ms, kept_error(h), h.checked_at))
+
+    async def recent(self, service: str, limit: int = 50) -> list[tuple[str, float]]:
+        rows = await self._db.fetchall(
+            "SELECT status, checked_at FROM health_history WHERE service = ? ORDER BY id DESC LIMIT ?",
+            (service, limit))
+        return [(r[0], r[1]) for r in rows]
+
+    async def prune(self, older_than: float) -> int:
+        return await self._db.delete_in_batches("health_history", "checked_at < ?", (older_than,),
+                                                order_by="checked_at")
