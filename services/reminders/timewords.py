@@ -44,6 +44,13 @@ RECURRENCE_ALIASES = {"hourly": "hour", "daily": "day", "weekly": "week", "month
                       "yearly": "year", "annually": "year"}
 
 
+# Spoken numbers ("in ten minutes", "every twenty-five minutes"): voice turns and models write them so.
+_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+         "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+NUMBER_WORDS = {word: n for n, word in enumerate(_ONES)} | {word: 20 + 10 * i for i, word in enumerate(_TENS)}
+
+
 @dataclass(frozen=True)
 class Token:
     kind: str  # word, number, ordinal, clock, iso, dotted, slashed, minus, sep, other
@@ -70,8 +77,35 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).strip().lower()
     text = re.sub(r"(?<![a-z])([ap])\.m\.?", r"\1m", text)
     text = re.sub(r"(\d)t(\d)", r"\1 \2", text)
+    text = re.sub(rf"\b({'|'.join(_TENS)})-({'|'.join(_ONES[1:10])})\b", r"\1 \2", text)
+    text = re.sub(r"\bhalf an? hour\b", "30 minutes", text)
     return text.rstrip(".!? ")
 
 
 def tokenize(text: str) -> list[Token]:
-    return [Token(m.lastgroup or "other", m.group()) for m in _LEX.finditer(text) if m.lastgroup != "space"]
+    tokens = [Token(m.lastgroup or "other", m.group()) for m in _LEX.finditer(text) if m.lastgroup != "space"]
+    return _spoken_numbers(tokens)
+
+
+def _spoken_numbers(tokens: list[Token]) -> list[Token]:
+    """Number words become number tokens; "twenty five" is one number."""
+    out: list[Token] = []
+    for token in tokens:
+        value = NUMBER_WORDS.get(token.text) if token.kind == "word" else None
+        if value is None:
+            out.append(token)
+            continue
+        previous = out[-1] if out else None
+        if (previous is not None and previous.kind == "number" and 0 < value < 10
+                and previous.text in {str(NUMBER_WORDS[t]) for t in _TENS} and getattr(previous, "spoken", False)):
+            out[-1] = _Spoken("number", str(int(previous.text) + value))
+        else:
+            out.append(_Spoken("number", str(value)))
+    return out
+
+
+@dataclass(frozen=True)
+class _Spoken(Token):
+    """A number that was written as words (only those combine: "20 5" stays two numbers)."""
+
+    spoken: bool = True
